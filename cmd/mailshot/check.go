@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+)
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check", stderr, "mailshot check -t DIR -d FILE [flags]",
+		"Renders every row of FILE with the template in DIR and sends nothing. Prints each\n"+
+			"invalid row as FILE:ROW: column \"x\": reason, duplicated recipients as warnings,\n"+
+			"then a summary. Exit status 0 when every row is valid, 1 otherwise.")
+	var in inputFlags
+	in.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	b, err := in.batch()
+	if err != nil {
+		return err
+	}
+	v, err := validate(ctx, b, stdout, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", v.summary())
+	if v.invalid > 0 {
+		return statusError{status: exitInvalid, msg: "invalid rows"}
+	}
+	return nil
+}
+
+// newFlagSet makes a command's flag set whose -h prints synopsis, what the
+// command does, and its flags.
+func newFlagSet(name string, stderr io.Writer, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\n%s\n\nFlags:\n", synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and refuses stray positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q (flags come before it? every value needs its flag)", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}

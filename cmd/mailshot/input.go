@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mailshot/mailshot/merge"
+)
+
+// inputFlags are the flags every command that reads data and a template shares.
+type inputFlags struct {
+	template    string
+	data        string
+	sheet       string
+	delimiter   string
+	attachments string
+}
+
+func (f *inputFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.template, "t", "", "template `DIR` (holds message.txt, optional message.html, images)")
+	fs.StringVar(&f.template, "template", "", "same as -t")
+	fs.StringVar(&f.data, "d", "", "recipients `FILE` (.csv, .tsv or .xlsx)")
+	fs.StringVar(&f.data, "data", "", "same as -d")
+	fs.StringVar(&f.sheet, "sheet", "", "XLSX sheet `NAME` (default: the first sheet)")
+	fs.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter: ',' ';' or 'tab' (default: detected from the header)")
+	fs.StringVar(&f.attachments, "attachments", "", "`DIR` that {{attach ...}} paths resolve under (default: the template directory)")
+}
+
+// batch checks the flags and loads the template.
+func (f *inputFlags) batch() (*merge.Batch, error) {
+	if f.template == "" || f.data == "" {
+		return nil, usageError{errors.New("both -t DIR (template) and -d FILE (data) are required")}
+	}
+	var delim rune
+	switch strings.ToLower(f.delimiter) {
+	case "":
+	case "tab", `\t`, "\t":
+		delim = '\t'
+	default:
+		r, n := utf8.DecodeRuneInString(f.delimiter)
+		if n != len(f.delimiter) || r == '"' || r == '\r' || r == '\n' {
+			return nil, usageError{fmt.Errorf("--delimiter %q: give one character such as ';' or the word tab", f.delimiter)}
+		}
+		delim = r
+	}
+	if _, err := os.Stat(f.data); err != nil {
+		return nil, withHint(fmt.Errorf("data file: %w", err), "-d names the CSV or XLSX file of recipients")
+	}
+	tpl, err := merge.LoadTemplate(f.template, merge.TemplateOptions{AttachmentsDir: f.attachments})
+	if err != nil {
+		return nil, withHint(err, "a template directory holds message.txt (headers, a blank line, the text) and optionally message.html; see templates/announcement")
+	}
+	return &merge.Batch{
+		Template: tpl,
+		Data:     f.data,
+		Options:  merge.DataOptions{Delimiter: delim, Sheet: f.sheet},
+	}, nil
+}
+
+// name is a short label for the template and data, used in file names.
+func (f *inputFlags) name() string {
+	base := func(p string) string {
+		p = filepath.Base(filepath.Clean(p))
+		return strings.TrimSuffix(p, filepath.Ext(p))
+	}
+	return base(f.template) + "-" + base(f.data)
+}
+
+// validation counts what a pass over the data found.
+type validation struct {
+	rows, invalid, duplicates int
+}
+
+func (v validation) summary() string {
+	return fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
+		v.rows, v.rows-v.invalid, v.invalid, v.duplicates)
+}
+
+// validate renders and composes every row, printing each invalid row and
+// each duplicate as one line to out, and calls each (if not nil) for every
+// row: for a valid one with the composed message, which is only valid during
+// the call; for an invalid one (it.Err set) with nil.
+// Composing catches what rendering alone cannot (an attachment that cannot
+// be read).
+func validate(ctx context.Context, b *merge.Batch, out io.Writer, each func(it *merge.Item, eml []byte) error) (validation, error) {
+	var v validation
+	composer := &merge.Composer{}
+	var buf bytes.Buffer
+	err := b.Each(ctx, func(it *merge.Item) error {
+		v.rows++
+		if it.Err == nil {
+			buf.Reset()
+			if err := composer.Compose(&buf, it.Message); err != nil {
+				it.Err = &merge.RowError{File: b.Data, Row: it.Row, Err: err}
+			}
+		}
+		var eml []byte
+		switch {
+		case it.Err != nil:
+			v.invalid++
+			fmt.Fprintln(out, it.Err)
+		case it.DuplicateOf != 0:
+			v.duplicates++
+			fmt.Fprintf(out, "%s:%d: warning: same recipients as row %d (%s)\n", b.Data, it.Row, it.DuplicateOf, it.Key)
+			fallthrough
+		default:
+			eml = buf.Bytes()
+		}
+		if each != nil {
+			return each(it, eml)
+		}
+		return nil
+	})
+	return v, err
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/mailshot/mailshot/merge"
+)
+
+func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("preview", stderr, "mailshot preview -t DIR -d FILE -o OUTDIR [flags]",
+		"Validates every row as check does, then writes one .eml file per recipient and an\n"+
+			"index.html to OUTDIR. Open OUTDIR/index.html in a browser to see every message.")
+	var in inputFlags
+	in.register(fs)
+	var out string
+	var limit int
+	fs.StringVar(&out, "o", "", "output `DIR` for the .eml files and index.html")
+	fs.StringVar(&out, "out", "", "same as -o")
+	fs.IntVar(&limit, "limit", 0, "write at most `N` messages (0: all)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if out == "" {
+		return usageError{errors.New("preview needs -o OUTDIR")}
+	}
+	b, err := in.batch()
+	if err != nil {
+		return err
+	}
+	p, err := merge.NewPreview(out)
+	if err != nil {
+		return err
+	}
+	written := 0
+	v, err := validate(ctx, b, stderr, func(it *merge.Item, eml []byte) error {
+		if it.Err != nil || limit > 0 && written >= limit {
+			return nil // keep validating the rest
+		}
+		written++
+		return p.Add(it.Message, eml)
+	})
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\nwrote %d messages; open %s\n", v.summary(), written, filepath.Join(out, "index.html"))
+	if v.invalid > 0 {
+		return statusError{status: exitInvalid, msg: "invalid rows"}
+	}
+	return nil
+}

@@ -1,0 +1,378 @@
+package merge
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// Composer turns Messages into complete RFC 5322 messages with a MIME
+// structure (RFC 2045, RFC 2046):
+//
+//	multipart/mixed                  only when there are attachments
+//	├─ multipart/alternative         only when there is both text and HTML
+//	│  ├─ text/plain
+//	│  └─ multipart/related          only when the HTML shows inline images
+//	│     ├─ text/html
+//	│     └─ image/*                 Content-ID, Content-Disposition: inline
+//	└─ attachments                   Content-Disposition: attachment
+//
+// Text is written as 7bit when it is short-lined ASCII and as
+// quoted-printable UTF-8 otherwise; files as base64. Header fields come in a
+// fixed order, folded at 78 octets where they can be, with non-ASCII text
+// in RFC 2047 encoded-words. Every line ends in CRLF and none is longer
+// than 998 octets. A zero Composer is ready to use; its fields make the
+// output deterministic in tests.
+type Composer struct {
+	// Now returns the time for the Date header. Nil: time.Now.
+	Now func() time.Time
+	// NewMessageID returns a Message-ID, without angle brackets, under
+	// domain, the From address's domain. Nil, except for tests: a random
+	// identifier under domain.
+	NewMessageID func(domain string) string
+	// NewBoundary returns a multipart boundary (RFC 2046 section 5.1.1),
+	// called once for each multipart entity. Nil, except for tests: a
+	// random boundary that cannot occur in base64 or quoted-printable text.
+	NewBoundary func() string
+}
+
+// Compose writes m to w as a complete message with CRLF line ends, the
+// last line included. It sets
+// m.Date and m.MessageID when they are empty, so that the caller can record
+// them, and fails without writing anything when m cannot be written, for
+// example when it has no From address or a header value holds a line break.
+func (c *Composer) Compose(w io.Writer, m *Message) error {
+	if m.From == nil {
+		return errors.New("merge: message has no From address")
+	}
+	if len(m.Recipients()) == 0 {
+		return errors.New("merge: message has no recipients")
+	}
+	if m.Date.IsZero() {
+		// The Date header has whole seconds (RFC 5322 section 3.3).
+		m.Date = c.now().Round(0).Truncate(time.Second)
+	}
+	if m.MessageID == "" {
+		m.MessageID = c.newMessageID(domainOf(m.From.Address))
+	}
+	header, err := m.appendHeaders(make([]byte, 0, 1024))
+	if err != nil {
+		return fmt.Errorf("merge: row %d: %w", m.Row, err)
+	}
+	body, err := c.body(m)
+	if err != nil {
+		return fmt.Errorf("merge: row %d: %w", m.Row, err)
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(header)
+	bw.WriteString("MIME-Version: 1.0\r\n")
+	body.write(bw)
+	if body.children == nil && body.part == nil && !strings.HasSuffix(body.text, "\n") && !strings.HasSuffix(body.text, "\r") {
+		// A message ends with a line break, as SMTP will send it.
+		bw.WriteString("\r\n")
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("merge: writing message: %w", err)
+	}
+	return nil
+}
+
+func (c *Composer) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Composer) newMessageID(domain string) string {
+	if c.NewMessageID != nil {
+		return c.NewMessageID(domain)
+	}
+	return randomHex(16) + "@" + domain
+}
+
+func (c *Composer) newBoundary() string {
+	if c.NewBoundary != nil {
+		return c.NewBoundary()
+	}
+	// "=_" never occurs in base64 or quoted-printable text, where "="
+	// is only ever followed by a hex digit or a line break.
+	return "=_" + randomHex(15)
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// domainOf returns the domain of an addr-spec.
+func domainOf(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
+}
+
+// reservedHeader reports why the header field name cannot be one of a
+// Message's Headers, or "" when it can.
+func reservedHeader(name string) string {
+	switch canon := textproto.CanonicalMIMEHeaderKey(name); {
+	case canon == "Date" || canon == "From" || canon == "To" || canon == "Cc" || canon == "Bcc" ||
+		canon == "Reply-To" || canon == "Subject" || canon == "Message-Id":
+		return "is a field of its own"
+	case canon == "Mime-Version" || canon == "Return-Path" || canon == "Received" || canon == "Sender" ||
+		strings.HasPrefix(canon, "Content-") || strings.HasPrefix(canon, "Resent-"):
+		return "is written by mailshot or by mail servers"
+	}
+	return ""
+}
+
+// asciiHeader reports whether the header field name is structured and
+// written as it is, so that its value must be ASCII: mailing-list URLs
+// (RFC 2369, RFC 8058) and message identifiers (RFC 5322 section 3.6.4).
+func asciiHeader(name string) bool {
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "List-Unsubscribe", "List-Unsubscribe-Post", "List-Help", "List-Subscribe",
+		"List-Post", "List-Owner", "List-Archive", "In-Reply-To", "References":
+		return true
+	}
+	return false
+}
+
+// appendHeaders appends m's header fields to b, in a fixed order: Date,
+// From, To, Cc, Reply-To, Subject, Message-ID, then Headers in their order.
+// Bcc is never written. Date and Message-ID are left out when unset.
+func (m *Message) appendHeaders(b []byte) ([]byte, error) {
+	var err error
+	add := func(name, value string) {
+		if err == nil {
+			b, err = appendHeader(b, name, value)
+		}
+	}
+	addrs := func(name string, list []*mail.Address) {
+		if len(list) == 0 || err != nil {
+			return
+		}
+		for _, a := range list {
+			if e := checkAddress(a.Address); e != nil {
+				err = fmt.Errorf("%s header: %w", name, e)
+				return
+			}
+			if e := checkHeaderText(a.Name); e != nil {
+				err = fmt.Errorf("%s header: display name %w", name, e)
+				return
+			}
+		}
+		add(name, formatAddressList(list))
+	}
+	if !m.Date.IsZero() {
+		add("Date", m.Date.Format(time.RFC1123Z))
+	}
+	if m.From == nil {
+		return b, errors.New("message has no From address")
+	}
+	addrs("From", []*mail.Address{m.From})
+	addrs("To", m.To)
+	addrs("Cc", m.Cc)
+	for _, a := range m.Bcc {
+		if e := checkAddress(a.Address); e != nil && err == nil {
+			err = fmt.Errorf("Bcc header: %w", e)
+		}
+	}
+	addrs("Reply-To", m.ReplyTo)
+	if m.Subject != "" && err == nil {
+		if err = checkHeaderText(m.Subject); err != nil {
+			return b, fmt.Errorf("Subject header %w", err)
+		}
+		add("Subject", encodeUnstructured("Subject", m.Subject))
+	}
+	if m.MessageID != "" && err == nil {
+		if err = checkMessageID(m.MessageID); err != nil {
+			return b, err
+		}
+		add("Message-ID", "<"+m.MessageID+">")
+	}
+	for _, f := range m.Headers {
+		if err != nil {
+			break
+		}
+		if why := reservedHeader(f.Name); why != "" {
+			return b, fmt.Errorf("the %s header %s", f.Name, why)
+		}
+		if asciiHeader(f.Name) {
+			if err = checkASCIIHeader(f.Value); err != nil {
+				return b, fmt.Errorf("%s header %w", f.Name, err)
+			}
+			add(f.Name, f.Value)
+			continue
+		}
+		if err = checkHeaderText(f.Value); err != nil {
+			return b, fmt.Errorf("%s header %w", f.Name, err)
+		}
+		add(f.Name, encodeUnstructured(f.Name, f.Value))
+	}
+	return b, err
+}
+
+// checkMessageID reports why id cannot be a Message-ID: it must look like
+// left@right in printable ASCII without spaces or angle brackets
+// (RFC 5322 section 3.6.4).
+func checkMessageID(id string) error {
+	at := strings.IndexByte(id, '@')
+	ok := at > 0 && at < len(id)-1 && len(id) < maxLineLength-16
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c > ' ' && c < 0x7f && c != '<' && c != '>'
+	}
+	if !ok {
+		return fmt.Errorf("%q is not a valid Message-ID", id)
+	}
+	return nil
+}
+
+// entity is one node of a message's MIME tree.
+type entity struct {
+	header   []byte    // its header fields, encoded
+	text     string    // text body, for text entities
+	encoding string    // transfer encoding of text
+	part     *Part     // file, for image and attachment entities
+	boundary string    // boundary, for multipart entities
+	children []*entity // parts, for multipart entities
+}
+
+// body builds m's MIME tree.
+func (c *Composer) body(m *Message) (*entity, error) {
+	var alt []*entity
+	if m.Text != "" || m.HTML == "" {
+		e, err := textEntity("plain", m.Text)
+		if err != nil {
+			return nil, err
+		}
+		alt = append(alt, e)
+	}
+	if m.HTML != "" {
+		html, err := textEntity("html", m.HTML)
+		if err != nil {
+			return nil, err
+		}
+		if len(m.Inline) > 0 {
+			related := []*entity{html}
+			for _, p := range m.Inline {
+				e, err := partEntity(p, "inline")
+				if err != nil {
+					return nil, err
+				}
+				related = append(related, e)
+			}
+			html, err = c.multipart("related", related, "text/html")
+			if err != nil {
+				return nil, err
+			}
+		}
+		alt = append(alt, html)
+	}
+	root := alt[0]
+	if len(alt) > 1 {
+		var err error
+		if root, err = c.multipart("alternative", alt, ""); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Attachments) > 0 {
+		mixed := []*entity{root}
+		for _, p := range m.Attachments {
+			e, err := partEntity(p, "attachment")
+			if err != nil {
+				return nil, err
+			}
+			mixed = append(mixed, e)
+		}
+		return c.multipart("mixed", mixed, "")
+	}
+	return root, nil
+}
+
+// textEntity returns a text/subtype entity in UTF-8.
+func textEntity(subtype, s string) (*entity, error) {
+	enc := textEncoding(s)
+	h, err := appendHeader(nil, "Content-Type", "text/"+subtype+"; charset=utf-8")
+	if err == nil {
+		h, err = appendHeader(h, "Content-Transfer-Encoding", enc)
+	}
+	return &entity{header: h, text: s, encoding: enc}, err
+}
+
+// partEntity returns a base64 entity for p with the Content-Disposition
+// disposition, "inline" or "attachment" (RFC 2183). The file name is given
+// in both Content-Disposition and the older Content-Type name parameter,
+// RFC 2231-encoded when it is not ASCII.
+func partEntity(p *Part, disposition string) (*entity, error) {
+	mediaType, params, err := mime.ParseMediaType(p.ContentType)
+	if err != nil {
+		mediaType, params = "application/octet-stream", map[string]string{}
+	}
+	params["name"] = p.Filename
+	ctype := mime.FormatMediaType(mediaType, params)
+	disp := mime.FormatMediaType(disposition, map[string]string{"filename": p.Filename})
+	if ctype == "" || disp == "" {
+		return nil, fmt.Errorf("%q cannot be a file name in a message", p.Filename)
+	}
+	h, err := appendHeader(nil, "Content-Type", ctype)
+	if err == nil {
+		h, err = appendHeader(h, "Content-Transfer-Encoding", encodingBase64)
+	}
+	if err == nil && disposition == "inline" {
+		if err = checkMessageID(p.ContentID); err == nil {
+			h, err = appendHeader(h, "Content-ID", "<"+p.ContentID+">")
+		}
+	}
+	if err == nil {
+		h, err = appendHeader(h, "Content-Disposition", disp)
+	}
+	return &entity{header: h, part: p}, err
+}
+
+// multipart returns a multipart/subtype entity of children; typ, when not
+// empty, is the type parameter multipart/related requires (RFC 2387).
+func (c *Composer) multipart(subtype string, children []*entity, typ string) (*entity, error) {
+	boundary := c.newBoundary()
+	params := map[string]string{"boundary": boundary}
+	if typ != "" {
+		params["type"] = typ
+	}
+	ctype := mime.FormatMediaType("multipart/"+subtype, params)
+	if ctype == "" || len(boundary) > 70 {
+		return nil, fmt.Errorf("%q is not a valid multipart boundary", boundary)
+	}
+	h, err := appendHeader(nil, "Content-Type", ctype)
+	return &entity{header: h, boundary: boundary, children: children}, err
+}
+
+// write writes e's header fields, a blank line and its body to w. Errors
+// stick in w and come out of its Flush.
+func (e *entity) write(w *bufio.Writer) {
+	w.Write(e.header)
+	w.WriteString("\r\n")
+	switch {
+	case e.part != nil:
+		w.Write(e.part.base64())
+	case e.children != nil:
+		for i, child := range e.children {
+			if i > 0 {
+				w.WriteString("\r\n")
+			}
+			w.WriteString("--" + e.boundary + "\r\n")
+			child.write(w)
+		}
+		w.WriteString("\r\n--" + e.boundary + "--\r\n")
+	default:
+		writeText(w, e.encoding, e.text)
+	}
+}

@@ -1,0 +1,254 @@
+package merge
+
+import (
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"net/mail"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// The functions templates can call, besides text/template's own (if, eq,
+// printf, urlquery and so on):
+//
+//	default DEFAULT VALUE  VALUE, or DEFAULT when VALUE is empty or blank:
+//	                       {{default "friend" .name}}, {{.name | default "friend"}}.
+//	                       An action that calls default may print nothing.
+//	upper S, lower S       S in upper or lower case.
+//	title S                S with the first letter of each word upper-cased.
+//	trim S                 S without leading and trailing white space.
+//	index . "Column"       the cell of a column whose name is not an
+//	                       identifier: {{index . "First Name"}}.
+//	address [NAME] EMAIL   a mailbox for From, To, Cc, Bcc or Reply-To, quoted
+//	                       or encoded as needed, whatever the name holds:
+//	                       To: {{address .name .email}}.
+//	inline PATH            message.html only: a cid: URL for the image PATH
+//	                       under the template directory, embedded once per
+//	                       message however often it is used:
+//	                       <img src="{{inline "logo.png"}}">.
+//	attach PATH            bodies only: attaches the file PATH under the
+//	                       attachments directory, once per message; prints
+//	                       nothing: {{attach "agenda.pdf"}}, {{attach .certificate}}.
+//
+// Every action that prints a cell must print something: an empty cell there
+// makes the row invalid, unless the action calls default. A column the data
+// lacks makes every row invalid, wherever the template names it.
+
+// funcContext says which part of a template functions are for.
+type funcContext int
+
+const (
+	headerContext funcContext = iota // header values in message.txt
+	textContext                      // the body of message.txt
+	htmlContext                      // message.html
+)
+
+// funcs returns the functions for templates of context ctx. The names of
+// functions that LoadTemplate adds arguments to must not change.
+func (t *Template) funcs(ctx funcContext) map[string]any {
+	fm := map[string]any{
+		"default":   defaultValue,
+		"upper":     strings.ToUpper,
+		"lower":     strings.ToLower,
+		"title":     title,
+		"trim":      strings.TrimSpace,
+		"index":     rowIndex,
+		"address":   address,
+		"_required": required,
+	}
+	if ctx != headerContext {
+		fm["attach"] = t.attach
+	}
+	if ctx == htmlContext {
+		fm["inline"] = t.inline
+	}
+	return fm
+}
+
+// errNoColumn is the error for a column the data lacks.
+var errNoColumn = errors.New("no such column in the data")
+
+// errEmptyCell is the error for an empty cell a template prints.
+var errEmptyCell = errors.New("empty cell")
+
+// fieldError is an error about the value of one column, which Render turns
+// into a *RowError for that column.
+type fieldError struct {
+	column string
+	err    error
+}
+
+func (e *fieldError) Error() string { return fmt.Sprintf("column %q: %v", e.column, e.err) }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// columnError returns err as a *fieldError about column, or err itself
+// when column is "".
+func columnError(column string, err error) error {
+	if column == "" {
+		return err
+	}
+	return &fieldError{column, err}
+}
+
+// emptyCellError returns the error for an empty cell in column, telling a
+// person how to fix it.
+func emptyCellError(column string) error {
+	return fmt.Errorf("%w: fill it in, or write {{default \"...\" %s}} in the template", errEmptyCell, columnExpr(column))
+}
+
+// columnExpr returns how a template names column: .name or
+// (index . "First Name").
+func columnExpr(column string) string {
+	for i, r := range column {
+		if !(r == '_' || unicode.IsLetter(r) || i > 0 && unicode.IsDigit(r)) {
+			return fmt.Sprintf("(index . %q)", column)
+		}
+	}
+	return "." + column
+}
+
+// required fails when v, the value an action prints, is an empty or blank
+// string, naming column, the column it comes from. LoadTemplate appends it
+// to such actions.
+func required(column string, v any) (any, error) {
+	if s, ok := v.(string); ok && strings.TrimSpace(s) == "" {
+		return v, &fieldError{column, emptyCellError(column)}
+	}
+	return v, nil
+}
+
+// defaultValue returns v, or def when v is empty or blank.
+func defaultValue(def, v string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return v
+}
+
+// title returns s with the first letter of each word upper-cased and the
+// rest left alone, so "o'brien-smith" becomes "O'Brien-Smith".
+func title(s string) string {
+	var b strings.Builder
+	prev := ' '
+	for _, r := range s {
+		if !(prev == '_' || unicode.IsLetter(prev) || unicode.IsDigit(prev) || unicode.IsMark(prev)) {
+			r = unicode.ToTitle(r)
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+// rowIndex replaces text/template's index: it returns the cell of
+// column in record, or an error naming the column when the data lacks it.
+func rowIndex(record any, column string) (string, error) {
+	m, ok := record.(map[string]string)
+	if !ok {
+		return "", fmt.Errorf("index: the first argument must be the row, as in {{index . %q}}", column)
+	}
+	v, ok := m[column]
+	if !ok {
+		return "", &fieldError{column, errNoColumn}
+	}
+	return v, nil
+}
+
+// address formats a mailbox from a display name (optional) and an email
+// address, through net/mail so that any name is quoted or RFC 2047-encoded
+// as needed. nameColumn and emailColumn name the columns its values come
+// from (added by LoadTemplate).
+func address(nameColumn, emailColumn string, args ...string) (string, error) {
+	var name, email string
+	switch len(args) {
+	case 1:
+		email = args[0]
+	case 2:
+		name, email = args[0], args[1]
+	default:
+		return "", fmt.Errorf("address takes an email address, or a name and an email address, not %d values", len(args))
+	}
+	name, email = strings.TrimSpace(name), strings.TrimSpace(email)
+	if email == "" {
+		return "", columnError(emailColumn, emptyCellError(emailColumn))
+	}
+	if err := checkHeaderText(name); err != nil {
+		return "", columnError(nameColumn, fmt.Errorf("the name %w", err))
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" {
+		return "", columnError(emailColumn, fmt.Errorf("%q is not an email address", email))
+	}
+	if err := checkAddress(a.Address); err != nil {
+		return "", columnError(emailColumn, err)
+	}
+	return (&mail.Address{Name: name, Address: a.Address}).String(), nil
+}
+
+// renderState collects the files a message being rendered uses.
+type renderState struct {
+	inline      []*Part
+	attachments []*Part
+}
+
+// state returns the renderState of the message whose row is record: Render
+// registers it under the row's map for the time of rendering.
+func (t *Template) state(record any) (*renderState, error) {
+	if m, ok := record.(map[string]string); ok {
+		if st, ok := t.states.Load(reflect.ValueOf(m).UnsafePointer()); ok {
+			return st.(*renderState), nil
+		}
+	}
+	return nil, errors.New("$ must be the row: call it outside {{template}} or pass the row to the template")
+}
+
+// inline embeds the image path in the message and returns its cid: URL
+// (RFC 2392). column names the column path comes from, or is "".
+func (t *Template) inline(record any, column, path string) (htmltemplate.URL, error) {
+	st, err := t.state(record)
+	if err != nil {
+		return "", fmt.Errorf("inline: %w", err)
+	}
+	p, err := t.usedFile(inlineFile, column, path)
+	if err != nil {
+		return "", err
+	}
+	if !slices.ContainsFunc(st.inline, func(q *Part) bool { return q.ContentID == p.ContentID }) {
+		st.inline = append(st.inline, p)
+	}
+	return htmltemplate.URL("cid:" + p.ContentID), nil
+}
+
+// attach attaches the file path to the message and returns "". column
+// names the column path comes from, or is "".
+func (t *Template) attach(record any, column, path string) (string, error) {
+	st, err := t.state(record)
+	if err != nil {
+		return "", fmt.Errorf("attach: %w", err)
+	}
+	p, err := t.usedFile(attachFile, column, path)
+	if err != nil {
+		return "", err
+	}
+	if !slices.ContainsFunc(st.attachments, func(q *Part) bool { return q.Filename == p.Filename && q.digest() == p.digest() }) {
+		st.attachments = append(st.attachments, p)
+	}
+	return "", nil
+}
+
+// usedFile returns the file path of kind for inline or attach, with errors
+// about the column it comes from.
+func (t *Template) usedFile(kind fileKind, column, path string) (*Part, error) {
+	path = strings.TrimSpace(path)
+	if path == "" && column != "" {
+		return nil, &fieldError{column, emptyCellError(column)}
+	}
+	p, err := t.file(kind, path)
+	if err != nil {
+		return nil, columnError(column, fmt.Errorf("%s: %w", kind, err))
+	}
+	return p, nil
+}

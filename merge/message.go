@@ -1,0 +1,160 @@
+package merge
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Message is one personalised email, rendered from a template and a row of
+// data, before it is turned into MIME by a Composer. Header values are held
+// decoded, as a person reads them; the Composer encodes them.
+type Message struct {
+	// Row is the spreadsheet row the message was rendered from.
+	Row int
+	// From is the author (RFC 5322 section 3.6.2).
+	From *mail.Address
+	// To, Cc and Bcc are the recipients (RFC 5322 section 3.6.3); Bcc is
+	// never written into the message.
+	To, Cc, Bcc []*mail.Address
+	// ReplyTo is where replies go, when not to From.
+	ReplyTo []*mail.Address
+	// Subject is the subject line, decoded.
+	Subject string
+	// Date is the origination date. Zero: Compose sets it.
+	Date time.Time
+	// MessageID is the Message-ID without its angle brackets, like
+	// "3f9c2a@example.org" (RFC 5322 section 3.6.4). Empty: Compose sets
+	// a new one.
+	MessageID string
+	// Headers holds the template's other header fields, such as
+	// List-Unsubscribe, in template order, decoded.
+	Headers []HeaderField
+	// Text is the plain-text body; empty when there is none.
+	Text string
+	// HTML is the HTML body; empty when there is none.
+	HTML string
+	// Inline holds the images the HTML body shows through cid: URLs.
+	Inline []*Part
+	// Attachments holds the attached files.
+	Attachments []*Part
+}
+
+// HeaderField is one header field of a Message other than those Message has
+// fields for.
+type HeaderField struct {
+	Name  string // field name as the template spells it, e.g. "List-Unsubscribe"
+	Value string // decoded value
+}
+
+// Part is a file in a Message: an inline image or an attachment. Parts read
+// from a template's own files are shared by every message of a run and must
+// not be modified.
+type Part struct {
+	// Filename is the file name offered to the reader, without directories.
+	Filename string
+	// ContentType is the media type, e.g. "image/png" (RFC 2045 section 5).
+	ContentType string
+	// ContentID identifies an inline image for cid: URLs, without angle
+	// brackets (RFC 2392). Empty for attachments.
+	ContentID string
+	// Content is the file's bytes.
+	Content []byte
+
+	sum     [sha256.Size]byte // SHA-256 of Content; zero when not computed
+	encoded []byte            // Content in base64 lines; nil: encoded by Compose
+}
+
+// newPart returns a Part for content, with its digest computed.
+func newPart(filename, contentType string, content []byte) *Part {
+	return &Part{Filename: filename, ContentType: contentType, Content: content, sum: sha256.Sum256(content)}
+}
+
+// digest returns the SHA-256 of p's content.
+func (p *Part) digest() [sha256.Size]byte {
+	if p.sum == [sha256.Size]byte{} {
+		return sha256.Sum256(p.Content)
+	}
+	return p.sum
+}
+
+// base64 returns p's content in base64 lines of 76 characters, reusing the
+// encoding computed once for a template's own files.
+func (p *Part) base64() []byte {
+	if p.encoded != nil {
+		return p.encoded
+	}
+	return encodeBase64Lines(p.Content)
+}
+
+// Recipients returns the envelope recipients of m: the addresses of To, Cc
+// and Bcc, each once, in that order.
+func (m *Message) Recipients() []string {
+	var out []string
+	seen := make(map[string]bool, len(m.To)+len(m.Cc)+len(m.Bcc))
+	for _, list := range [][]*mail.Address{m.To, m.Cc, m.Bcc} {
+		for _, a := range list {
+			key := strings.ToLower(a.Address)
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, a.Address)
+			}
+		}
+	}
+	return out
+}
+
+// Fingerprint returns a stable hash, in hex, of everything m's content is
+// made of: addresses (Bcc included), subject and other headers, bodies, and
+// each part's name, type, Content-ID and bytes. Date, Message-ID and Row are
+// left out, so a resumed run can tell whether a row or the template changed
+// since a message was sent.
+func (m *Message) Fingerprint() string {
+	h := sha256.New()
+	field := func(tag string, values ...string) {
+		put(h, tag)
+		for _, v := range values {
+			put(h, v)
+		}
+	}
+	addrs := func(tag string, list []*mail.Address) {
+		field(tag)
+		for _, a := range list {
+			field("", a.Name, a.Address)
+		}
+	}
+	if m.From != nil {
+		addrs("from", []*mail.Address{m.From})
+	}
+	addrs("to", m.To)
+	addrs("cc", m.Cc)
+	addrs("bcc", m.Bcc)
+	addrs("reply-to", m.ReplyTo)
+	field("subject", m.Subject)
+	for _, f := range m.Headers {
+		field("header", f.Name, f.Value)
+	}
+	field("text", m.Text)
+	field("html", m.HTML)
+	parts := func(tag string, list []*Part) {
+		for _, p := range list {
+			sum := p.digest()
+			field(tag, p.Filename, p.ContentType, p.ContentID, string(sum[:]))
+		}
+	}
+	parts("inline", m.Inline)
+	parts("attachment", m.Attachments)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// put writes s to h preceded by its length, so that no two sequences of
+// strings hash alike.
+func put(h hash.Hash, s string) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	h.Write([]byte(s))
+}

@@ -1,0 +1,106 @@
+package merge
+
+import (
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+)
+
+// Content-Transfer-Encoding values (RFC 2045 section 6).
+const (
+	encoding7bit            = "7bit"
+	encodingQuotedPrintable = "quoted-printable"
+	encodingBase64          = "base64"
+)
+
+// base64LineLength is the length of base64 lines (RFC 2045 section 6.8).
+const base64LineLength = 76
+
+// textEncoding returns the transfer encoding for a text body: 7bit when it
+// is ASCII without control characters, with lines of at most 78 octets that
+// do not end in white space (which transports may strip); quoted-printable
+// otherwise (RFC 2045 sections 2.7 and 6.7).
+func textEncoding(s string) string {
+	lineLen := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\r' || c == '\n':
+			if i > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
+				return encodingQuotedPrintable
+			}
+			lineLen = 0
+		case c >= 0x80 || c < ' ' && c != '\t' || c == 0x7f:
+			return encodingQuotedPrintable
+		default:
+			lineLen++
+			if lineLen > foldLength {
+				return encodingQuotedPrintable
+			}
+		}
+	}
+	if n := len(s); n > 0 && (s[n-1] == ' ' || s[n-1] == '\t') {
+		return encodingQuotedPrintable
+	}
+	return encoding7bit
+}
+
+// writeText writes the text body s to w in the transfer encoding enc, as
+// returned by textEncoding, with every line break as CRLF.
+func writeText(w io.Writer, enc, s string) error {
+	if enc == encodingQuotedPrintable {
+		// The quoted-printable writer turns CR, LF and CRLF into CRLF
+		// and keeps lines within 76 octets.
+		qp := quotedprintable.NewWriter(w)
+		if _, err := io.WriteString(qp, s); err != nil {
+			return err
+		}
+		return qp.Close()
+	}
+	return writeCRLF(w, s)
+}
+
+// writeCRLF writes s to w with each CR, LF or CRLF line break as CRLF.
+func writeCRLF(w io.Writer, s string) error {
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\r' && s[i] != '\n' {
+			i++
+		}
+		if _, err := io.WriteString(w, s[:i]); err != nil {
+			return err
+		}
+		if i == len(s) {
+			return nil
+		}
+		if _, err := io.WriteString(w, "\r\n"); err != nil {
+			return err
+		}
+		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		s = s[i+1:]
+	}
+	return nil
+}
+
+// encodeBase64Lines returns data in base64 as lines of 76 characters
+// separated by CRLF, without a final line break (RFC 2045 section 6.8).
+func encodeBase64Lines(data []byte) []byte {
+	n := base64.StdEncoding.EncodedLen(len(data))
+	lines := (n + base64LineLength - 1) / base64LineLength
+	out := make([]byte, n+2*max(lines-1, 0))
+	enc := out[len(out)-n:]
+	base64.StdEncoding.Encode(enc, data)
+	// Move each line to its place from the front; the encoded text sits
+	// at the back of out, so no line is overwritten before it is moved.
+	w := 0
+	for r := 0; r < n; r += base64LineLength {
+		if r > 0 {
+			out[w], out[w+1] = '\r', '\n'
+			w += 2
+		}
+		end := min(r+base64LineLength, n)
+		w += copy(out[w:], enc[r:end])
+	}
+	return out
+}

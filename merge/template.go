@@ -1,0 +1,492 @@
+package merge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"io/fs"
+	"net/mail"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	texttemplate "text/template"
+	"text/template/parse"
+	"unicode/utf8"
+)
+
+// TemplateOptions configures LoadTemplate.
+type TemplateOptions struct {
+	// AttachmentsDir is the directory {{attach PATH}} finds files in.
+	// "": the template directory.
+	AttachmentsDir string
+	// MaxFileSize is the largest file, in bytes, that inline or attach
+	// accept. 0: 18 MiB, which base64 makes about 24 MB.
+	MaxFileSize int64
+}
+
+// Template is a message template: a directory holding message.txt, header
+// fields and a plain-text body, and optionally message.html, an HTML body,
+// with the images and files they use beside them.
+//
+// message.txt starts with header fields, one "Name: value" per line (a line
+// starting with white space continues the one before), then a blank line,
+// then the text body. From, To (or Cc or Bcc) and Subject are required;
+// Cc, Bcc, Reply-To, List-Unsubscribe and any other field may follow. Date,
+// Message-ID, MIME-Version and Content-* are written by the Composer.
+// Header values and the text body are text/template templates; message.html
+// is an html/template template, so values are escaped for HTML there. Each
+// header value is a template of its own: an action cannot span fields.
+//
+// Templates see the row: {{.email}}, or {{index . "First Name"}} for a
+// column name that is not an identifier. The functions are described with
+// funcs; in short: default, upper, lower, title, trim, index, address,
+// inline (HTML only) and attach (bodies only).
+//
+// A Template is safe for concurrent use by multiple goroutines.
+type Template struct {
+	dir         string
+	attachDir   string
+	maxFileSize int64
+
+	headers []*headerTemplate
+	text    *texttemplate.Template // nil: no text body
+	html    *htmltemplate.Template // nil: no HTML body
+	columns []string               // columns the template names
+
+	// files holds the files the template names literally, read and
+	// base64-encoded once by LoadTemplate; read-only afterwards.
+	files map[fileKey]*Part
+	// states maps the row map of each message being rendered to its
+	// renderState, for inline and attach.
+	states sync.Map
+}
+
+// headerKind says how a header field's value is checked and stored.
+type headerKind int
+
+const (
+	otherHeader headerKind = iota
+	fromHeader
+	toHeader
+	ccHeader
+	bccHeader
+	replyToHeader
+	subjectHeader
+)
+
+// headerTemplate is one header field of message.txt.
+type headerTemplate struct {
+	name    string // as message.txt spells it
+	kind    headerKind
+	where   string // file:line
+	tmpl    *texttemplate.Template
+	columns []string // columns the value names
+}
+
+// rawHeader is a header field as message.txt holds it.
+type rawHeader struct {
+	name  string
+	value string // the template, continuation lines included
+	line  int    // line number of the field name
+	col   int    // byte offset of the value in its line
+}
+
+// LoadTemplate reads and parses the template in dir, and reads the files it
+// names literally. Its errors name the file and line at fault.
+func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
+	t := &Template{dir: dir, attachDir: opts.AttachmentsDir, maxFileSize: opts.MaxFileSize}
+	if t.attachDir == "" {
+		t.attachDir = dir
+	}
+	if t.maxFileSize <= 0 {
+		t.maxFileSize = defaultMaxFileSize
+	}
+	textPath := filepath.Join(dir, "message.txt")
+	src, err := readTemplateFile(textPath)
+	if err != nil {
+		return nil, err
+	}
+	headers, body, bodyLine, err := splitMessage(textPath, src)
+	if err != nil {
+		return nil, err
+	}
+	info := &templateInfo{}
+	if err := t.parseHeaders(textPath, headers, info); err != nil {
+		return nil, err
+	}
+
+	htmlPath := filepath.Join(dir, "message.html")
+	htmlSrc, err := readTemplateFile(htmlPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		htmlSrc = ""
+	case err != nil:
+		return nil, err
+	default:
+		t.html, err = htmltemplate.New(htmlPath).Option("missingkey=error").Funcs(t.funcs(htmlContext)).Parse(htmlSrc)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		var trees []*parse.Tree
+		for _, tt := range t.html.Templates() {
+			trees = append(trees, tt.Tree)
+		}
+		info.rewrite(trees)
+	}
+
+	if strings.TrimSpace(body) != "" || t.html == nil {
+		// Pad the body with the lines before it so that errors give
+		// message.txt's own line numbers, then take the padding out.
+		pad := strings.Repeat("\n", bodyLine-1)
+		t.text, err = texttemplate.New(textPath).Option("missingkey=error").Funcs(t.funcs(textContext)).Parse(pad + body)
+		if err != nil {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+		if nodes := t.text.Tree.Root.Nodes; len(nodes) > 0 {
+			if text, ok := nodes[0].(*parse.TextNode); ok {
+				text.Text = bytes.TrimPrefix(text.Text, []byte(pad))
+			}
+		}
+		info.rewrite(textTrees(t.text))
+	}
+
+	t.columns = info.columns
+	if err := t.loadFiles(info.files); err != nil {
+		return nil, err
+	}
+	if t.html != nil {
+		// html/template escapes a template when it first runs it: run it
+		// now, on an empty row, to report escaping problems here.
+		var escErr *htmltemplate.Error
+		if err := t.html.Execute(io.Discard, map[string]string{}); errors.As(err, &escErr) {
+			return nil, fmt.Errorf("merge: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// readTemplateFile reads a template file, which must be UTF-8, without a
+// byte order mark and with LF line ends.
+func readTemplateFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("merge: template: %w", err)
+	}
+	s := strings.TrimPrefix(string(b), "\uFEFF")
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("merge: %s: not UTF-8 text", path)
+	}
+	return strings.ReplaceAll(s, "\r\n", "\n"), nil
+}
+
+// splitMessage splits message.txt into its header fields and its body,
+// which starts on line bodyLine.
+func splitMessage(path, src string) (headers []rawHeader, body string, bodyLine int, err error) {
+	line := 0
+	for len(src) > 0 {
+		line++
+		text, rest, _ := strings.Cut(src, "\n")
+		switch {
+		case strings.TrimSpace(text) == "":
+			if len(headers) == 0 {
+				return nil, "", 0, fmt.Errorf("merge: %s:%d: message.txt must start with header fields such as \"Subject: ...\"", path, line)
+			}
+			return headers, rest, line + 1, nil
+		case text[0] == ' ' || text[0] == '\t':
+			if len(headers) == 0 {
+				return nil, "", 0, fmt.Errorf("merge: %s:%d: continuation line before any header field", path, line)
+			}
+			headers[len(headers)-1].value += "\n" + text
+		default:
+			name, value, ok := strings.Cut(text, ":")
+			if !ok {
+				return nil, "", 0, fmt.Errorf("merge: %s:%d: expected a header field like \"Subject: ...\", or a blank line before the body", path, line)
+			}
+			if !validHeaderName(name) {
+				return nil, "", 0, fmt.Errorf("merge: %s:%d: %q is not a valid header field name", path, line, name)
+			}
+			headers = append(headers, rawHeader{name: name, value: value, line: line, col: len(name) + 1})
+		}
+		src = rest
+	}
+	if len(headers) == 0 {
+		return nil, "", 0, fmt.Errorf("merge: %s: no header fields", path)
+	}
+	return headers, "", line + 1, nil
+}
+
+// parseHeaders parses each header field's value as a template and checks
+// that the template has the fields a message needs.
+func (t *Template) parseHeaders(path string, headers []rawHeader, info *templateInfo) error {
+	seen := make(map[headerKind]bool)
+	for _, raw := range headers {
+		h := &headerTemplate{name: raw.name, where: fmt.Sprintf("%s:%d", path, raw.line)}
+		switch canon := textproto.CanonicalMIMEHeaderKey(raw.name); canon {
+		case "From":
+			h.kind = fromHeader
+		case "To":
+			h.kind = toHeader
+		case "Cc":
+			h.kind = ccHeader
+		case "Bcc":
+			h.kind = bccHeader
+		case "Reply-To":
+			h.kind = replyToHeader
+		case "Subject":
+			h.kind = subjectHeader
+		case "Date", "Message-Id":
+			return fmt.Errorf("merge: %s: the %s header is set when the message is composed", h.where, raw.name)
+		default:
+			if why := reservedHeader(raw.name); why != "" {
+				return fmt.Errorf("merge: %s: the %s header %s", h.where, raw.name, why)
+			}
+		}
+		if h.kind != otherHeader {
+			if seen[h.kind] {
+				return fmt.Errorf("merge: %s: a second %s header", h.where, raw.name)
+			}
+			seen[h.kind] = true
+		}
+		// Pad the value with the lines and columns before it, so that
+		// errors point into message.txt; the padding is white space,
+		// which unfolding and trimming take out again.
+		pad := strings.Repeat("\n", raw.line-1) + strings.Repeat(" ", raw.col)
+		tmpl, err := texttemplate.New(path).Option("missingkey=error").Funcs(t.funcs(headerContext)).Parse(pad + raw.value)
+		if err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		trees := textTrees(tmpl)
+		for _, tree := range trees {
+			removeNewlines(tree.Root)
+		}
+		h.tmpl = tmpl
+		h.columns = info.rewrite(trees)
+		if len(h.columns) == 0 && isConstant(tmpl.Tree) {
+			// A value without actions is checked now, once.
+			var b strings.Builder
+			if err := tmpl.Execute(&b, nil); err != nil {
+				return fmt.Errorf("merge: %w", err)
+			}
+			if err := h.set(&Message{}, strings.Trim(b.String(), " \t")); err != nil {
+				return fmt.Errorf("merge: %s: %s header: %w", h.where, raw.name, err)
+			}
+		}
+		t.headers = append(t.headers, h)
+	}
+	switch {
+	case !seen[fromHeader]:
+		return fmt.Errorf("merge: %s: no From header", path)
+	case !seen[toHeader] && !seen[ccHeader] && !seen[bccHeader]:
+		return fmt.Errorf("merge: %s: no To, Cc or Bcc header", path)
+	case !seen[subjectHeader]:
+		return fmt.Errorf("merge: %s: no Subject header", path)
+	}
+	return nil
+}
+
+// textTrees returns the parse trees of t and its associated templates.
+func textTrees(t *texttemplate.Template) []*parse.Tree {
+	var trees []*parse.Tree
+	for _, tt := range t.Templates() {
+		trees = append(trees, tt.Tree)
+	}
+	return trees
+}
+
+// isConstant reports whether tree holds only text.
+func isConstant(tree *parse.Tree) bool {
+	if tree == nil || tree.Root == nil {
+		return true
+	}
+	for _, n := range tree.Root.Nodes {
+		if _, ok := n.(*parse.TextNode); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Columns returns the names of the columns the template names, in order of
+// first use. Render reports a row invalid when its data lacks any of them.
+func (t *Template) Columns() []string { return t.columns }
+
+// Render renders the template for one row of data. Every problem with the
+// row, such as a column the data lacks, an empty cell printed, a header
+// value holding a line break or an address that does not parse, is a
+// *RowError naming the row and, where it can, the column at fault.
+func (t *Template) Render(rec *Record) (*Message, error) {
+	rowError := func(column string, err error) error {
+		return &RowError{File: rec.File, Row: rec.Row, Column: column, Err: err}
+	}
+	for _, col := range t.columns {
+		if _, ok := rec.Field(col); !ok {
+			return nil, rowError(col, fmt.Errorf("%w; the columns are %s", errNoColumn, quoteList(rec.Columns.Names())))
+		}
+	}
+	data := make(map[string]string, len(rec.Values))
+	for i, name := range rec.Columns.Names() {
+		if _, dup := data[name]; !dup && i < len(rec.Values) {
+			data[name] = rec.Values[i]
+		}
+	}
+	for _, col := range t.columns {
+		v := data[col]
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, rowError(col, errors.New("contains a NUL byte"))
+		}
+		if !utf8.ValidString(v) {
+			return nil, rowError(col, errors.New("is not valid UTF-8"))
+		}
+	}
+
+	st := &renderState{}
+	key := reflect.ValueOf(data).UnsafePointer()
+	t.states.Store(key, st)
+	defer t.states.Delete(key)
+
+	m := &Message{Row: rec.Row}
+	var b strings.Builder
+	for _, h := range t.headers {
+		b.Reset()
+		if err := h.tmpl.Execute(&b, data); err != nil {
+			return nil, t.execError(rec, err)
+		}
+		if err := h.set(m, strings.Trim(b.String(), " \t")); err != nil {
+			return nil, rowError(h.blame(data), fmt.Errorf("%s header: %w", h.name, err))
+		}
+	}
+	if len(m.Recipients()) == 0 {
+		var cols []string
+		for _, h := range t.headers {
+			if h.kind == toHeader || h.kind == ccHeader || h.kind == bccHeader {
+				cols = append(cols, h.columns...)
+			}
+		}
+		return nil, rowError(lastOrEmpty(cols), errors.New("no recipient: To, Cc and Bcc are all empty"))
+	}
+	if t.text != nil {
+		b.Reset()
+		if err := t.text.Execute(&b, data); err != nil {
+			return nil, t.execError(rec, err)
+		}
+		m.Text = b.String()
+	}
+	if t.html != nil {
+		b.Reset()
+		if err := t.html.Execute(&b, data); err != nil {
+			return nil, t.execError(rec, err)
+		}
+		m.HTML = b.String()
+	}
+	m.Inline, m.Attachments = st.inline, st.attachments
+	// Encode the header fields once now, so that Compose cannot fail on
+	// what the data holds.
+	if _, err := m.appendHeaders(nil); err != nil {
+		return nil, rowError("", err)
+	}
+	return m, nil
+}
+
+// execError turns an error from executing a template into a *RowError.
+func (t *Template) execError(rec *Record, err error) error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return &RowError{File: rec.File, Row: rec.Row, Column: fe.column, Err: fe.err}
+	}
+	return &RowError{File: rec.File, Row: rec.Row, Err: err}
+}
+
+// set checks value, the rendered value of h, and stores it in m.
+func (h *headerTemplate) set(m *Message, value string) error {
+	if err := checkHeaderText(value); err != nil {
+		return err
+	}
+	var err error
+	switch h.kind {
+	case fromHeader:
+		var list []*mail.Address
+		if list, err = parseAddressList(value); err == nil && len(list) != 1 {
+			err = errors.New("must hold exactly one address")
+		}
+		if err == nil {
+			m.From = list[0]
+		}
+	case toHeader:
+		m.To, err = parseAddressList(value)
+	case ccHeader:
+		m.Cc, err = parseAddressList(value)
+	case bccHeader:
+		m.Bcc, err = parseAddressList(value)
+	case replyToHeader:
+		m.ReplyTo, err = parseAddressList(value)
+	case subjectHeader:
+		m.Subject = value
+	default:
+		if value == "" {
+			return nil
+		}
+		if asciiHeader(h.name) {
+			if err := checkASCIIHeader(value); err != nil {
+				return err
+			}
+		}
+		m.Headers = append(m.Headers, HeaderField{Name: h.name, Value: value})
+	}
+	return err
+}
+
+// blame returns the column most likely at fault when h's value is refused:
+// the first whose cell could not be in a header, else the last it names.
+func (h *headerTemplate) blame(data map[string]string) string {
+	for _, col := range h.columns {
+		if checkHeaderText(data[col]) != nil {
+			return col
+		}
+	}
+	return lastOrEmpty(h.columns)
+}
+
+func lastOrEmpty(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[len(list)-1]
+}
+
+// parseAddressList parses an address header's value (RFC 5322 section
+// 3.4); an empty value is an empty list.
+func parseAddressList(value string) ([]*mail.Address, error) {
+	if value == "" {
+		return nil, nil
+	}
+	list, err := mail.ParseAddressList(value)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a list of email addresses (%v); write {{address .name .email}} to make one from columns", value, err)
+	}
+	for _, a := range list {
+		if err := checkAddress(a.Address); err != nil {
+			return nil, err
+		}
+		if err := checkHeaderText(a.Name); err != nil {
+			return nil, fmt.Errorf("the display name of %s %w", a.Address, err)
+		}
+	}
+	return list, nil
+}
+
+// quoteList formats names as a comma-separated list of quoted strings.
+func quoteList(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", n)
+	}
+	return b.String()
+}

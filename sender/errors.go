@@ -1,0 +1,48 @@
+package sender
+
+import (
+	"errors"
+)
+
+// Reasons a run stops early, for errors.Is on the error [Pool.Run] returns.
+// Every one of them leaves a journal that a later run resumes from.
+var (
+	// ErrAuthFailed: the server refused the credentials (RFC 4954 §6: 535,
+	// 534 or another 5yz reply to AUTH), or the connection offered no TLS to
+	// protect them. The pool stops at once rather than try again with
+	// credentials that will fail again, which could lock the account.
+	ErrAuthFailed = errors.New("sender: authentication failed")
+	// ErrUnreachable: no connection to the server could be established
+	// after the retries, or the server refused service permanently (a 5yz
+	// greeting or EHLO reply, an untrusted certificate).
+	ErrUnreachable = errors.New("sender: server unreachable")
+	// ErrJournal: the journal could not be written or synced, so outcomes
+	// could no longer be recorded durably.
+	ErrJournal = errors.New("sender: journal write failed")
+	// ErrInterrupted: the run's context was cancelled (Ctrl-C, SIGTERM).
+	ErrInterrupted = errors.New("sender: interrupted")
+)
+
+// StopError is the error [Pool.Run] returns when the run stopped before
+// every message was handled. errors.Is(err, Reason) holds, and errors.As
+// finds the cause in Err (for example the *smtp.Error of a refused AUTH).
+type StopError struct {
+	Reason error // ErrAuthFailed, ErrUnreachable, ErrJournal or ErrInterrupted
+	Err    error // what happened, or nil
+}
+
+// Error returns the reason followed by the cause.
+func (e *StopError) Error() string {
+	if e.Err == nil {
+		return e.Reason.Error()
+	}
+	return e.Reason.Error() + ": " + e.Err.Error()
+}
+
+// Unwrap returns the reason and the cause.
+func (e *StopError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Reason}
+	}
+	return []error{e.Reason, e.Err}
+}

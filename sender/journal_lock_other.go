@@ -1,0 +1,8 @@
+//go:build !unix
+
+package sender
+
+import "os"
+
+// lockFile does nothing where flock(2) does not exist.
+func lockFile(*os.File) error { return nil }

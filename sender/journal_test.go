@@ -1,0 +1,503 @@
+package sender
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func openTestJournal(t testing.TB, path string) *Journal {
+	t.Helper()
+	j, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func appendAll(t testing.TB, j *Journal, recs ...*Record) {
+	t.Helper()
+	for _, r := range recs {
+		if err := j.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readLines decodes a journal file independently of the package: one JSON
+// object per line, each line ending in a newline.
+func readLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Fatalf("%s does not end with a newline", path)
+	}
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: line %q: %v", path, sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestJournalRecordsAreJSONLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	when := time.Date(2025, 3, 1, 12, 0, 0, 0, time.FixedZone("x", 3600))
+	appendAll(t, j,
+		&Record{Time: when, Row: 2, Key: "a@example.com", Recipients: []string{"a@example.com"}, Status: StatusIntent, Attempts: 1, MessageID: "<1@example.com>", Fingerprint: "f1"},
+		&Record{Time: when, Row: 2, Key: "a@example.com", Recipients: []string{"a@example.com"}, Status: StatusFailed, Code: 550, Enhanced: "5.1.1", Reply: "no such user\nreally", Attempts: 1, MessageID: "<1@example.com>", Fingerprint: "f1"},
+	)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, path)
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2", len(lines))
+	}
+	want := map[string]any{
+		"time": "2025-03-01T11:00:00Z", "row": 2.0, "key": "a@example.com", "recipients": []any{"a@example.com"},
+		"status": "failed", "code": 550.0, "enhanced": "5.1.1", "reply": "no such user\nreally", "attempts": 1.0,
+		"message_id": "<1@example.com>", "fingerprint": "f1",
+	}
+	if got := fmt.Sprint(lines[1]); got != fmt.Sprint(want) {
+		t.Errorf("record = %s\nwant     %s", got, fmt.Sprint(want))
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("journal mode %v, want 0600", perm)
+	}
+}
+
+func TestJournalRejectsInvalidRecords(t *testing.T) {
+	j := openTestJournal(t, filepath.Join(t.TempDir(), "j"))
+	for _, r := range []*Record{
+		{Key: "k", Recipients: []string{"a@example.com"}, Status: "done"},
+		{Key: "k", Status: StatusSent},
+	} {
+		if err := j.Append(context.Background(), r); err == nil {
+			t.Errorf("Append(%+v) succeeded", r)
+		}
+	}
+}
+
+func rec(key string, st Status, to ...string) *Record {
+	return &Record{Key: key, Recipients: to, Status: st, Fingerprint: "fp-" + key}
+}
+
+func TestJournalPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	appendAll(t, j,
+		rec("k1", StatusIntent, "sent@example.com", "failed@example.com", "deferred@example.com", "unknown@example.com", "crashed@example.com"),
+		rec("k1", StatusSent, "Sent@Example.com"),
+		rec("k1", StatusFailed, "failed@example.com"),
+		rec("k1", StatusDeferred, "deferred@example.com"),
+		rec("k1", StatusUnknown, "unknown@example.com"),
+		// crashed@example.com keeps its intent: unknown.
+		rec("k2", StatusFailed, "later-sent@example.com"),
+		rec("k2", StatusSent, "later-sent@example.com"),
+	)
+	// Reopen: the index must come from the file, not from memory.
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = openTestJournal(t, path)
+
+	all := []string{"sent@example.com", "failed@example.com", "deferred@example.com", "unknown@example.com", "crashed@example.com", "new@example.com"}
+	tests := []struct {
+		policy ResumePolicy
+		want   Resume
+	}{
+		{ResumePolicy{}, Resume{Send: []string{"deferred@example.com", "new@example.com"}, Sent: 1, Failed: 1, Unknown: 2}},
+		{ResumePolicy{RetryFailed: true}, Resume{Send: []string{"failed@example.com", "deferred@example.com", "new@example.com"}, Sent: 1, Unknown: 2}},
+		{ResumePolicy{ResendUnknown: true}, Resume{Send: []string{"deferred@example.com", "unknown@example.com", "crashed@example.com", "new@example.com"}, Sent: 1, Failed: 1}},
+		{ResumePolicy{true, true}, Resume{Send: []string{"failed@example.com", "deferred@example.com", "unknown@example.com", "crashed@example.com", "new@example.com"}, Sent: 1}},
+	}
+	for _, tt := range tests {
+		got := j.Pending(&Message{Key: "k1", To: all, Fingerprint: "fp-k1"}, tt.policy)
+		if !slices.Equal(got.Send, tt.want.Send) || got.Sent != tt.want.Sent || got.Failed != tt.want.Failed || got.Unknown != tt.want.Unknown || got.Changed {
+			t.Errorf("Pending(%+v) = %+v\nwant %+v", tt.policy, got, tt.want)
+		}
+	}
+	// The same address under another key is another recipient.
+	if got := j.Pending(&Message{Key: "k3", To: []string{"sent@example.com"}}, ResumePolicy{}); !slices.Equal(got.Send, []string{"sent@example.com"}) {
+		t.Errorf("Pending under another key = %+v, want it sent", got)
+	}
+	// The latest record wins.
+	if got := j.Pending(&Message{Key: "k2", To: []string{"later-sent@example.com"}, Fingerprint: "fp-k2"}, ResumePolicy{RetryFailed: true}); len(got.Send) != 0 || got.Sent != 1 {
+		t.Errorf("Pending(k2) = %+v, want it sent already", got)
+	}
+	// A changed row is noticed, and still not sent.
+	if got := j.Pending(&Message{Key: "k1", To: []string{"sent@example.com"}, Fingerprint: "edited"}, ResumePolicy{true, true}); len(got.Send) != 0 || !got.Changed {
+		t.Errorf("Pending(changed) = %+v, want Changed and nothing to send", got)
+	}
+	want := Totals{Sent: 2, Failed: 1, Deferred: 1, Unknown: 2}
+	if got := j.Totals(); got != want {
+		t.Errorf("Totals() = %+v, want %+v", got, want)
+	}
+	var nilJournal *Journal
+	if got := nilJournal.Pending(&Message{To: all}, ResumePolicy{}); !slices.Equal(got.Send, all) {
+		t.Errorf("nil Journal Pending = %+v, want everything", got)
+	}
+}
+
+// journalBytes returns the bytes of a journal holding recs, and the offset
+// at which each record's line ends.
+func journalBytes(t *testing.T, recs ...*Record) ([]byte, []int) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	appendAll(t, j, recs...)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []int
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	return data, ends
+}
+
+// TestJournalTornTail cuts a journal at every byte, as a crash in the
+// middle of a write could, and checks that it opens with exactly the
+// complete lines, cuts off the rest, and appends cleanly after it.
+func TestJournalTornTail(t *testing.T) {
+	data, ends := journalBytes(t,
+		rec("k1", StatusIntent, "a@example.com", "b@example.com"),
+		rec("k1", StatusSent, "a@example.com"),
+		rec("k1", StatusFailed, "b@example.com"),
+		rec("k2", StatusIntent, "c@example.com"),
+	)
+	dir := t.TempDir()
+	for n := 0; n <= len(data); n++ {
+		path := filepath.Join(dir, strconv.Itoa(n))
+		if err := os.WriteFile(path, data[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j, err := OpenJournal(path)
+		if err != nil {
+			t.Fatalf("cut at %d: %v", n, err)
+		}
+		complete := 0
+		for _, e := range ends {
+			if e <= n {
+				complete = e
+			}
+		}
+		if info, err := os.Stat(path); err != nil || info.Size() != int64(complete) {
+			t.Fatalf("cut at %d: size after open %v, %v; want %d", n, info.Size(), err, complete)
+		}
+		// Expected state from the complete lines only.
+		want := Totals{}
+		switch {
+		case complete >= ends[3]:
+			want = Totals{Sent: 1, Failed: 1, Unknown: 1}
+		case complete >= ends[2]:
+			want = Totals{Sent: 1, Failed: 1}
+		case complete >= ends[1]:
+			want = Totals{Sent: 1, Unknown: 1}
+		case complete >= ends[0]:
+			want = Totals{Unknown: 2}
+		}
+		if got := j.Totals(); got != want {
+			t.Fatalf("cut at %d: Totals() = %+v, want %+v", n, got, want)
+		}
+		appendAll(t, j, rec("k9", StatusSent, "z@example.com"))
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		lines := readLines(t, path)
+		if last := lines[len(lines)-1]; last["key"] != "k9" {
+			t.Fatalf("cut at %d: last line %v", n, last)
+		}
+	}
+}
+
+func TestJournalTornTailVariants(t *testing.T) {
+	good, _ := journalBytes(t, rec("k1", StatusSent, "a@example.com"))
+	for name, tail := range map[string]string{
+		"no newline":             `{"time":"2025-01-01T00:00:00Z","key":"k2","recipients":["b@example.com"],"status":"sent"}`,
+		"zeros":                  "\x00\x00\x00\x00",
+		"zeros and newline":      "\x00\x00\x00\x00\n",
+		"half a record, newline": `{"time":"2025-01-01T00:00:00Z","key":"k2","recip` + "\n",
+	} {
+		path := filepath.Join(t.TempDir(), "j")
+		if err := os.WriteFile(path, append(slices.Clone(good), tail...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j := openTestJournal(t, path)
+		if got := j.Totals(); got != (Totals{Sent: 1}) {
+			t.Errorf("%s: Totals() = %+v, want one sent", name, got)
+		}
+	}
+}
+
+func TestJournalCorruptMiddleLine(t *testing.T) {
+	good, _ := journalBytes(t, rec("k1", StatusSent, "a@example.com"))
+	data := slices.Concat([]byte("{not json}\n"), good)
+	path := filepath.Join(t.TempDir(), "j")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenJournal(path)
+	if err == nil || !strings.Contains(err.Error(), path+":1:") {
+		t.Fatalf("OpenJournal of a journal with a corrupt first line: %v, want an error at line 1", err)
+	}
+	// Nothing was cut.
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Error("OpenJournal modified a corrupt journal")
+	}
+}
+
+func TestJournalLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	if j2, err := OpenJournal(path); err == nil {
+		j2.Close()
+		t.Fatal("a second OpenJournal of the same file succeeded")
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j2 := openTestJournal(t, path)
+	if err := j2.Append(context.Background(), rec("k", StatusSent, "a@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(context.Background(), rec("k", StatusSent, "a@example.com")); err == nil {
+		t.Error("Append after Close succeeded")
+	}
+}
+
+// TestJournalGroupCommit appends from many goroutines at once and checks
+// that fewer fsyncs than records made them all durable, in whole lines.
+func TestJournalGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				r := rec(fmt.Sprintf("k%d-%d", w, i), StatusSent, fmt.Sprintf("r%d-%d@example.com", w, i))
+				if err := j.Append(context.Background(), r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	syncs := j.syncs.Load()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readLines(t, path)); n != writers*each {
+		t.Fatalf("%d lines, want %d", n, writers*each)
+	}
+	if syncs >= writers*each {
+		t.Errorf("%d fsyncs for %d records: no group commit", syncs, writers*each)
+	}
+	t.Logf("%d records, %d fsyncs", writers*each, syncs)
+}
+
+// TestJournalCallbacksInOrder checks that outcome callbacks run after
+// their record is durable, in append order.
+func TestJournalCallbacksInOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		_, err := j.add(rec(strconv.Itoa(i), StatusSent, "a@example.com"), func(err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Error(err)
+			}
+			// Durable: the line is in the file already.
+			data, _ := os.ReadFile(path)
+			if !bytes.Contains(data, []byte(`"key":"`+strconv.Itoa(i)+`"`)) {
+				t.Errorf("callback of record %d ran before it was written", i)
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if !slices.IsSorted(order) || len(order) != 100 {
+		t.Errorf("callbacks ran in order %v", order)
+	}
+}
+
+// TestJournalKilled runs a child process that appends records and reports
+// each one durable on stdout, kills it with SIGKILL in the middle, and
+// checks that the journal opens with every acknowledged record.
+func TestJournalKilled(t *testing.T) {
+	if os.Getenv("SENDER_JOURNAL_CHILD") != "" {
+		journalChild()
+		return
+	}
+	path := filepath.Join(t.TempDir(), "j")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalKilled$")
+	cmd.Env = append(os.Environ(), "SENDER_JOURNAL_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, err := strconv.Atoi(sc.Text()); err == nil {
+			acked = max(acked, n+1)
+		}
+		if acked >= 500 {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if acked < 500 {
+		t.Fatalf("child acknowledged only %d records", acked)
+	}
+	j := openTestJournal(t, path)
+	for i := range acked {
+		m := &Message{Key: "k" + strconv.Itoa(i), To: []string{"a@example.com"}}
+		if got := j.Pending(m, ResumePolicy{}); got.Sent != 1 {
+			t.Fatalf("record %d was acknowledged durable but is not in the journal: %+v", i, got)
+		}
+	}
+	t.Logf("%d acknowledged, %d in the journal", acked, j.Totals().Sent)
+}
+
+// journalChild appends records from 4 goroutines forever, printing the
+// number of each one once durable.
+func journalChild() {
+	j, err := OpenJournal(os.Getenv("SENDER_JOURNAL_CHILD"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var mu sync.Mutex
+	next := 0
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if err := j.Append(context.Background(), rec("k"+strconv.Itoa(i), StatusSent, "a@example.com")); err != nil {
+					os.Exit(1)
+				}
+				mu.Lock()
+				fmt.Println(i)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func FuzzReadRecords(f *testing.F) {
+	f.Add([]byte(`{"time":"2025-01-01T00:00:00Z","row":2,"key":"k","recipients":["a@example.com"],"status":"sent","code":250}` + "\n"))
+	f.Add([]byte(`{"key":"k","recipients":["a@example.com"],"status":"intent"}` + "\n" + `{"key":"k","recip`))
+	f.Add([]byte("\n\n{}\n"))
+	f.Add([]byte{0, 0, '\n', '{'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := 0
+		good, err := readRecords(bytes.NewReader(data), "fuzz", func(r *Record) error {
+			if r.check() != nil {
+				t.Fatalf("readRecords passed on an invalid record %+v", r)
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			return
+		}
+		if good < 0 || good > int64(len(data)) || good > 0 && data[good-1] != '\n' {
+			t.Fatalf("good offset %d of %d bytes", good, len(data))
+		}
+		// The good prefix reads back whole, with the same records.
+		m := 0
+		again, err := readRecords(bytes.NewReader(data[:good]), "fuzz", func(*Record) error { m++; return nil })
+		if err != nil || again != good || m != n {
+			t.Fatalf("prefix re-read: good %d→%d, records %d→%d, %v", good, again, n, m, err)
+		}
+	})
+}
+
+// BenchmarkJournalIndex measures the memory the journal's index takes per
+// journalled recipient, loading a journal of one million recipients.
+func BenchmarkJournalIndex(b *testing.B) {
+	const n = 1_000_000
+	path := filepath.Join(b.TempDir(), "j")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for i := range n {
+		fmt.Fprintf(w, `{"time":"2025-01-01T00:00:00Z","row":%d,"key":"r%d@example.com","recipients":["r%d@example.com"],"status":"sent","code":250,"enhanced":"2.0.0","reply":"Ok","attempts":1,"message_id":"<%d@example.com>","fingerprint":"%016x"}`+"\n", i+2, i, i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		j, err := OpenJournal(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB/1M-recipients")
+		runtime.KeepAlive(j)
+		j.Close()
+	}
+}

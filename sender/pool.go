@@ -1,0 +1,762 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mailshot/mailshot/sender/smtp"
+)
+
+// Defaults, also meant for the command line's flags.
+const (
+	DefaultConnections  = 3   // Microsoft 365 allows 3 concurrent connections per mailbox
+	DefaultMaxPerConn   = 100 // messages per connection before a fresh one
+	DefaultRetries      = 5
+	DefaultMaxConnAge   = 5 * time.Minute
+	DefaultIdleProbe    = 15 * time.Second
+	DefaultRetryBase    = 2 * time.Second
+	DefaultRetryMax     = 2 * time.Minute
+	DefaultThrottleHold = 5 * time.Second
+	DefaultGrace        = 10 * time.Second
+)
+
+// quitTimeout bounds the QUIT that ends a connection.
+const quitTimeout = 5 * time.Second
+
+// Config is the configuration of a [Pool]. Zero values mean the documented
+// defaults, except where a field says otherwise.
+type Config struct {
+	// Endpoint is the server; required.
+	Endpoint *Endpoint
+	// Client configures each connection: EHLO name, TLS (verified by
+	// default; set RootCAs for a private CA), timeouts and transcript. A
+	// transcript's lines are prefixed with the connection's number.
+	Client smtp.Config
+	// Credentials returns what AUTH needs; it is called once for each new
+	// connection, so a command that issues short-lived tokens can refresh.
+	// Required when Endpoint.Username is set; an empty Username in the
+	// result means Endpoint.Username.
+	Credentials func(ctx context.Context) (smtp.Credentials, error)
+
+	// Connections is the number of connections, each dialled, secured
+	// and authenticated once, then reused (0: DefaultConnections).
+	Connections int
+	// MaxPerConn is the number of transactions after which a connection
+	// is closed with QUIT and replaced; 0 means unlimited (the command
+	// line's default is DefaultMaxPerConn).
+	MaxPerConn int
+	// MaxConnAge is the lifetime after which a connection is replaced,
+	// between transactions (0: DefaultMaxConnAge).
+	MaxConnAge time.Duration
+	// IdleProbe: a connection idle longer than this is checked with NOOP
+	// before it carries a message (0: DefaultIdleProbe).
+	IdleProbe time.Duration
+
+	// Rate limits transactions (one per message) across the whole pool;
+	// 0 or rate.Inf means unlimited. Burst is the token bucket's size
+	// (0: 1).
+	Rate  rate.Limit
+	Burst int
+	// ThrottleHold is how long the pool keeps a halved rate before each
+	// recovery step, and the least time between two halvings
+	// (0: DefaultThrottleHold).
+	ThrottleHold time.Duration
+
+	// Retries is the number of times a temporary failure is retried
+	// before the recipients are recorded as deferred; 0 means no retries
+	// (the command line's default is DefaultRetries). A retry waits
+	// RetryBase·2ⁿ, at most RetryMax, with jitter (0: DefaultRetryBase,
+	// DefaultRetryMax). The same backoff paces reconnections.
+	Retries   int
+	RetryBase time.Duration
+	RetryMax  time.Duration
+
+	// Grace is how long messages in flight may take to finish after the
+	// run's context is cancelled or the run stops on a fatal error
+	// (0: DefaultGrace).
+	Grace time.Duration
+
+	// Journal, if not nil, records an intent before each transaction and
+	// every outcome; see [Journal].
+	Journal *Journal
+	// Progress, if not nil, is told outcomes and throttling.
+	Progress Progress
+}
+
+// Pool sends messages through a pool of reused SMTP connections. Create
+// it with NewPool; call Run once per batch, one Run at a time.
+type Pool struct {
+	cfg Config
+}
+
+// NewPool checks cfg, fills in the defaults and returns a Pool.
+func NewPool(cfg Config) (*Pool, error) {
+	if cfg.Endpoint == nil {
+		return nil, errors.New("sender: no endpoint")
+	}
+	if cfg.Endpoint.Username != "" && cfg.Credentials == nil {
+		return nil, errors.New("sender: endpoint has a user name but no credentials")
+	}
+	if cfg.Connections < 0 || cfg.MaxPerConn < 0 || cfg.Retries < 0 || cfg.Burst < 0 {
+		return nil, errors.New("sender: negative count in configuration")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.Connections == 0 {
+		cfg.Connections = DefaultConnections
+	}
+	def(&cfg.MaxConnAge, DefaultMaxConnAge)
+	def(&cfg.IdleProbe, DefaultIdleProbe)
+	def(&cfg.ThrottleHold, DefaultThrottleHold)
+	def(&cfg.RetryBase, DefaultRetryBase)
+	def(&cfg.RetryMax, DefaultRetryMax)
+	def(&cfg.Grace, DefaultGrace)
+	if cfg.Rate <= 0 {
+		cfg.Rate = rate.Inf
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = NoProgress{}
+	}
+	return &Pool{cfg: cfg}, nil
+}
+
+// Summary is what a run did.
+type Summary struct {
+	// Totals counts the recipients that reached each final status in this
+	// run. Recipients of messages still in the channel when a run stops
+	// early are not counted.
+	Totals
+	Messages     int           // messages received from the channel
+	Transactions int           // transactions started (MAIL FROM sent)
+	Connections  int           // connections established (greeted, secured, authenticated)
+	Elapsed      time.Duration // from the start of Run to its end
+}
+
+// Run sends every message received from messages until the channel is
+// closed, then closes its connections and returns. Messages go out in
+// parallel over the pool's connections, within the rate; a recipient's
+// final outcome is journalled, then told to Progress.
+//
+// When ctx is cancelled, Run stops receiving messages, lets transactions
+// in flight finish within Config.Grace, records messages waiting for a
+// retry as deferred, makes the journal durable and returns a *StopError
+// with reason ErrInterrupted. A fatal error (refused credentials, an
+// unreachable server, a journal that cannot be written) stops the run the
+// same way with its own reason. Either way the caller should then stop
+// sending on messages: Run no longer receives. Only an error is a
+// StopError; failed, deferred and unknown recipients are in the Summary.
+func (p *Pool) Run(ctx context.Context, messages <-chan *Message) (*Summary, error) {
+	r := newRun(ctx, &p.cfg, messages)
+	defer r.cancelSend()
+
+	var wg sync.WaitGroup
+	for id := range p.cfg.Connections {
+		w := &worker{r: r, id: id + 1}
+		wg.Go(w.loop)
+	}
+	wg.Wait()
+	r.stopWork()
+
+	r.deferLeftovers()
+	if j := r.cfg.Journal; j != nil {
+		if err := j.Sync(context.WithoutCancel(ctx)); err != nil {
+			r.fail(&StopError{Reason: ErrJournal, Err: err})
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.summary.Elapsed = time.Since(r.start)
+	sum := r.summary
+	switch {
+	case r.fatal != nil:
+		return &sum, r.fatal
+	case !r.inputDone:
+		return &sum, &StopError{Reason: ErrInterrupted, Err: context.Cause(ctx)}
+	}
+	return &sum, nil
+}
+
+// run is the state of one Run.
+type run struct {
+	cfg      *Config
+	input    <-chan *Message
+	throttle *throttle
+	start    time.Time
+
+	// stopCtx ends on the caller's cancellation or a fatal error: no new
+	// messages. workCtx also ends when all the work is done. sendCtx ends
+	// Grace after stopCtx: transactions in flight are cut short.
+	stopCtx    context.Context
+	stop       context.CancelCauseFunc
+	workCtx    context.Context
+	stopWork   context.CancelFunc
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced when the state below changes
+	queue     []*job        // jobs waiting for a retry or a free connection
+	inFlight  int           // jobs held by workers
+	inputDone bool
+	live      int  // connections established and not yet closed
+	probing   bool // with live == 0, one worker is connecting; the others wait
+	failures  int  // consecutive failures to connect, pool-wide
+	fatal     error
+	summary   Summary
+
+	traceMu sync.Mutex // serialises the connections' transcript lines
+}
+
+func newRun(ctx context.Context, cfg *Config, input <-chan *Message) *run {
+	r := &run{
+		cfg:      cfg,
+		input:    input,
+		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
+		start:    time.Now(),
+		changed:  make(chan struct{}),
+	}
+	r.stopCtx, r.stop = context.WithCancelCause(ctx)
+	r.workCtx, r.stopWork = context.WithCancel(r.stopCtx)
+	r.sendCtx, r.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(r.stopCtx, func() {
+		t := time.AfterFunc(cfg.Grace, r.cancelSend)
+		context.AfterFunc(r.sendCtx, func() { t.Stop() })
+	})
+	return r
+}
+
+// broadcast wakes the workers waiting for a change. Called with mu held.
+func (r *run) broadcast() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// fail records the first fatal error and stops the run.
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	if r.fatal == nil {
+		r.fatal = err
+	}
+	r.mu.Unlock()
+	r.stop(err)
+}
+
+// job is some recipients of one message on their way.
+type job struct {
+	m          *Message
+	to         []string // recipients still to send
+	attempts   int      // transactions tried for them
+	failures   int      // temporary failures so far, against Config.Retries
+	ready      time.Time
+	intentOpen bool     // an intent for them is the latest journal record
+	last       *outcome // the latest temporary failure
+	eightBit   bool     // the body has octets over 127
+	utf8Header bool     // the header has raw UTF-8 (RFC 6532)
+}
+
+func newJob(m *Message) *job {
+	j := &job{m: m, to: dedupe(m.To)}
+	j.eightBit = bytes.ContainsFunc(m.Body, func(r rune) bool { return r >= 0x80 })
+	if j.eightBit {
+		header := m.Body
+		if i := bytes.Index(m.Body, []byte("\r\n\r\n")); i >= 0 {
+			header = m.Body[:i]
+		}
+		j.utf8Header = bytes.ContainsFunc(header, func(r rune) bool { return r >= 0x80 })
+	}
+	return j
+}
+
+// split returns a job for some of j's recipients.
+func (j *job) split(to []string) *job {
+	k := *j
+	k.to = to
+	return &k
+}
+
+// dedupe returns to without repeated addresses, compared without regard to
+// case.
+func dedupe(to []string) []string {
+	out := make([]string, 0, len(to))
+	for i, a := range to {
+		dup := false
+		for _, b := range to[:i] {
+			if strings.EqualFold(a, b) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// maxWaitingPerConn bounds the jobs waiting for a retry, per connection:
+// beyond it the pool stops taking new messages, so that a server that
+// defers everything does not fill memory.
+const maxWaitingPerConn = 16
+
+// next returns the next job for a worker: one whose retry is due, else a
+// new message. It returns nil when the work is done or the run stops.
+func (r *run) next() *job {
+	for {
+		r.mu.Lock()
+		now := time.Now()
+		var wake <-chan time.Time
+		if len(r.queue) > 0 {
+			best := 0
+			for i, j := range r.queue {
+				if j.ready.Before(r.queue[best].ready) {
+					best = i
+				}
+			}
+			if j := r.queue[best]; !j.ready.After(now) {
+				r.queue = append(r.queue[:best], r.queue[best+1:]...)
+				r.inFlight++
+				r.mu.Unlock()
+				return j
+			}
+			wake = time.After(r.queue[best].ready.Sub(now))
+		}
+		if r.inputDone && len(r.queue) == 0 && r.inFlight == 0 {
+			r.mu.Unlock()
+			r.stopWork()
+			return nil
+		}
+		input := r.input
+		if r.inputDone || len(r.queue) >= maxWaitingPerConn*r.cfg.Connections {
+			input = nil
+		}
+		changed := r.changed
+		r.mu.Unlock()
+
+		select {
+		case <-r.workCtx.Done():
+			return nil
+		case <-changed:
+		case <-wake:
+		case m, ok := <-input:
+			r.mu.Lock()
+			if !ok {
+				r.inputDone = true
+				r.broadcast()
+				r.mu.Unlock()
+				continue
+			}
+			r.summary.Messages++
+			j := newJob(m)
+			if len(j.to) == 0 {
+				r.mu.Unlock()
+				continue
+			}
+			r.inFlight++
+			r.mu.Unlock()
+			return j
+		}
+	}
+}
+
+// requeue gives a job back, to be tried again at ready, by any worker.
+func (r *run) requeue(j *job, ready time.Time) {
+	j.ready = ready
+	r.mu.Lock()
+	r.queue = append(r.queue, j)
+	r.broadcast()
+	r.mu.Unlock()
+}
+
+// done tells the run that a worker no longer holds a job (finished or
+// requeued).
+func (r *run) done() {
+	r.mu.Lock()
+	r.inFlight--
+	r.broadcast()
+	r.mu.Unlock()
+}
+
+// backoff returns the wait before retry n (1, 2, ...): RetryBase·2ⁿ⁻¹,
+// at most RetryMax, with "equal jitter" (half fixed, half random) so that
+// connections that failed together do not retry together.
+func (r *run) backoff(n int) time.Duration {
+	d := r.cfg.RetryMax
+	if n < 31 {
+		d = min(r.cfg.RetryBase<<(n-1), r.cfg.RetryMax)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d, or until the work stops; it reports whether it slept.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// deferLeftovers records as deferred the jobs still waiting when the run
+// ends early. Their recipients have a journal record already when they
+// were tried; a job never tried stays unrecorded, to be sent on resume.
+func (r *run) deferLeftovers() {
+	r.mu.Lock()
+	left := r.queue
+	r.queue = nil
+	r.mu.Unlock()
+	for _, j := range left {
+		if j.attempts == 0 && !j.intentOpen {
+			continue
+		}
+		o := outcome{status: StatusDeferred, reply: "not sent: the run stopped before the retry"}
+		if j.last != nil {
+			o = *j.last
+			o.status = StatusDeferred
+		}
+		r.record(j, j.to, o, true)
+	}
+}
+
+// outcome is what one transaction decided for some recipients.
+type outcome struct {
+	status   Status
+	code     int
+	enhanced string
+	reply    string
+}
+
+func replyOutcome(st Status, rep smtp.Reply) outcome {
+	return outcome{status: st, code: rep.Code, enhanced: rep.Enhanced, reply: rep.Text}
+}
+
+// record journals a record for recipients to of j. final records are
+// counted and told to Progress once durable; others only journalled.
+func (r *run) record(j *job, to []string, o outcome, final bool) {
+	rec := &Record{
+		Row: j.m.Row, Key: j.m.Key, Recipients: to, Status: o.status,
+		Code: o.code, Enhanced: o.enhanced, Reply: o.reply, Attempts: j.attempts,
+		MessageID: j.m.MessageID, Fingerprint: j.m.Fingerprint,
+	}
+	var tell func(error)
+	if final {
+		r.mu.Lock()
+		switch o.status {
+		case StatusSent:
+			r.summary.Sent += len(to)
+		case StatusFailed:
+			r.summary.Failed += len(to)
+		case StatusDeferred:
+			r.summary.Deferred += len(to)
+		case StatusUnknown:
+			r.summary.Unknown += len(to)
+		}
+		r.mu.Unlock()
+		tell = func(err error) {
+			if err == nil {
+				r.cfg.Progress.Outcome(rec)
+			}
+		}
+	}
+	if r.cfg.Journal == nil {
+		if tell != nil {
+			tell(nil)
+		}
+		return
+	}
+	if _, err := r.cfg.Journal.add(rec, tell); err != nil {
+		r.fail(&StopError{Reason: ErrJournal, Err: err})
+	}
+}
+
+// worker runs one connection.
+type worker struct {
+	r        *run
+	id       int
+	c        *smtp.Client
+	born     time.Time
+	lastUsed time.Time
+	used     int // transactions on c
+
+	releaseProbe bool // w holds the connection gate through its backoff
+}
+
+func (w *worker) loop() {
+	r := w.r
+	defer w.quit()
+	var j *job
+	for {
+		if j == nil {
+			if j = r.next(); j == nil {
+				return
+			}
+		}
+		if w.c == nil && !w.connect() {
+			// Not charged: give it back for another connection, or for
+			// this one once the backoff is over.
+			r.requeue(j, time.Now())
+			r.done()
+			j = nil
+			if r.stopCtx.Err() != nil {
+				return
+			}
+			if !w.connectBackoff() {
+				return
+			}
+			continue
+		}
+		if err := r.throttle.wait(r.stopCtx); err != nil {
+			r.requeue(j, time.Now())
+			r.done()
+			return
+		}
+		if w.used > 0 && time.Since(w.lastUsed) > r.cfg.IdleProbe {
+			if err := w.c.Noop(r.sendCtx); err != nil {
+				w.drop()
+				continue // reconnect; j is not charged
+			}
+		}
+		w.transact(j)
+		j = nil
+		if w.c != nil && (r.cfg.MaxPerConn > 0 && w.used >= r.cfg.MaxPerConn || time.Since(w.born) >= r.cfg.MaxConnAge) {
+			w.quit()
+		}
+	}
+}
+
+// connect establishes w's connection: one attempt, gated so that while no
+// connection is up only one worker tries at a time. It reports success;
+// a fatal error stops the run.
+func (w *worker) connect() bool {
+	r := w.r
+	for {
+		r.mu.Lock()
+		if r.live > 0 || !r.probing {
+			break // r.mu held
+		}
+		changed := r.changed
+		r.mu.Unlock()
+		select {
+		case <-r.workCtx.Done():
+			return false
+		case <-changed:
+		}
+	}
+	prober := r.live == 0
+	r.probing = r.probing || prober
+	r.mu.Unlock()
+
+	c, err := w.dial(r.workCtx)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prober && err == nil {
+		r.probing = false
+	}
+	if err == nil {
+		r.live++
+		r.failures = 0
+		r.summary.Connections++
+		r.broadcast()
+		w.c, w.born, w.lastUsed, w.used = c, time.Now(), time.Now(), 0
+		return true
+	}
+	if r.workCtx.Err() != nil {
+		if prober {
+			r.probing = false
+			r.broadcast()
+		}
+		return false
+	}
+	r.failures++
+	if reason := fatalConnectError(err); reason != nil {
+		r.mu.Unlock()
+		r.fail(&StopError{Reason: reason, Err: err})
+		r.mu.Lock()
+	} else if r.failures > r.cfg.Retries && r.live == 0 {
+		r.mu.Unlock()
+		r.fail(&StopError{Reason: ErrUnreachable, Err: fmt.Errorf("%d attempts to connect: %w", r.failures, err)})
+		r.mu.Lock()
+	} else if se := (*smtp.Error)(nil); errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text) {
+		r.throttle.signal(time.Now())
+	}
+	if prober {
+		// Keep the gate through the backoff: the others wait for it.
+		w.releaseProbe = true
+	}
+	return false
+}
+
+// connectBackoff waits before the next attempt to connect, then lets the
+// other workers try. It reports false when the run stops meanwhile.
+func (w *worker) connectBackoff() bool {
+	r := w.r
+	r.mu.Lock()
+	d := r.backoff(max(r.failures, 1))
+	r.mu.Unlock()
+	ok := sleep(r.workCtx, d)
+	if w.releaseProbe {
+		w.releaseProbe = false
+		r.mu.Lock()
+		r.probing = false
+		r.broadcast()
+		r.mu.Unlock()
+	}
+	return ok
+}
+
+// errCredentials marks a failure of Config.Credentials.
+type errCredentials struct{ err error }
+
+func (e *errCredentials) Error() string { return "credentials: " + e.err.Error() }
+func (e *errCredentials) Unwrap() error { return e.err }
+
+// dial connects, secures and authenticates one connection.
+func (w *worker) dial(ctx context.Context) (*smtp.Client, error) {
+	r := w.r
+	ep := r.cfg.Endpoint
+	cfg := r.cfg.Client
+	if cfg.Trace != nil {
+		cfg.Trace = &prefixWriter{w: cfg.Trace, mu: &r.traceMu, prefix: "[" + strconv.Itoa(w.id) + "] "}
+	}
+	var (
+		c   *smtp.Client
+		err error
+	)
+	if ep.ImplicitTLS {
+		c, err = smtp.DialTLS(ctx, ep.Addr(), &cfg)
+	} else {
+		c, err = smtp.Dial(ctx, ep.Addr(), &cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*smtp.Client, error) {
+		c.Close()
+		return nil, err
+	}
+	if err := c.Hello(ctx); err != nil {
+		return fail(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok && !c.TLS() {
+		if err := c.StartTLS(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if ep.Username == "" {
+		return c, nil
+	}
+	cred, err := r.cfg.Credentials(ctx)
+	if err != nil {
+		return fail(&errCredentials{err})
+	}
+	if cred.Username == "" {
+		cred.Username = ep.Username
+	}
+	if err := c.Authenticate(ctx, cred); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+// fatalConnectError returns the reason to stop the run for an error that
+// trying again cannot fix, or nil.
+func fatalConnectError(err error) error {
+	var ce *errCredentials
+	switch {
+	case smtp.IsAuthFailure(err), errors.As(err, &ce),
+		errors.Is(err, smtp.ErrEncryptionRequired), errors.Is(err, errors.ErrUnsupported):
+		return ErrAuthFailed
+	case isTLSSetupError(err):
+		return ErrUnreachable
+	}
+	var se *smtp.Error
+	if errors.As(err, &se) && se.Permanent() {
+		if se.Command == "AUTH" {
+			return ErrAuthFailed
+		}
+		return ErrUnreachable
+	}
+	return nil
+}
+
+// isTLSSetupError reports a TLS failure that another attempt would meet
+// again: an untrusted or mismatched certificate, or a server that does not
+// speak TLS.
+func isTLSSetupError(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &record)
+}
+
+// drop closes w's connection without QUIT.
+func (w *worker) drop() {
+	if w.c == nil {
+		return
+	}
+	w.c.Close()
+	w.c = nil
+	w.lost()
+}
+
+// quit ends w's connection with QUIT.
+func (w *worker) quit() {
+	if w.c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.r.sendCtx), quitTimeout)
+	defer cancel()
+	w.c.Quit(ctx) //nolint:errcheck // the connection is done either way
+	w.c = nil
+	w.lost()
+}
+
+func (w *worker) lost() {
+	r := w.r
+	r.mu.Lock()
+	r.live--
+	r.broadcast()
+	r.mu.Unlock()
+}
+
+// prefixWriter prefixes each write (one transcript line) with a
+// connection's number; the connections share mu and the writer.
+type prefixWriter struct {
+	w      io.Writer
+	mu     *sync.Mutex
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(append(p.buf[:0], p.prefix...), b...)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.w.Write(p.buf); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

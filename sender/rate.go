@@ -1,0 +1,66 @@
+package sender
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// ParseRate parses a sending rate: a number of messages per second, minute
+// or hour written "10/s", "600/m" or "3000/h" (the number may have a
+// fraction: "0.5/s"). "" and "0" mean unlimited and return [rate.Inf].
+func ParseRate(s string) (rate.Limit, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return rate.Inf, nil
+	}
+	num, unit, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("sender: rate %q: missing unit\nhint: write N/s, N/m or N/h, e.g. 600/m", s)
+	}
+	var per time.Duration
+	switch strings.TrimSpace(unit) {
+	case "s":
+		per = time.Second
+	case "m":
+		per = time.Minute
+	case "h":
+		per = time.Hour
+	default:
+		return 0, fmt.Errorf("sender: rate %q: unit %q is not s, m or h", s, unit)
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) || n < 0 {
+		return 0, fmt.Errorf("sender: rate %q: %q is not a number of messages", s, num)
+	}
+	if n == 0 {
+		return rate.Inf, nil
+	}
+	return rate.Limit(n / per.Seconds()), nil
+}
+
+// FormatRate formats a limit for people: "unlimited", or messages per
+// second, minute or hour, whichever reads best ("12.5/s", "30/m", "90/h").
+func FormatRate(l rate.Limit) string {
+	switch {
+	case l == rate.Inf:
+		return "unlimited"
+	case l >= 1:
+		return trimFloat(float64(l)) + "/s"
+	case l*60 >= 1:
+		return trimFloat(float64(l)*60) + "/m"
+	default:
+		return trimFloat(float64(l)*3600) + "/h"
+	}
+}
+
+// trimFloat formats v with at most two decimals and no trailing zeros.
+func trimFloat(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 2, 64)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}

@@ -1,0 +1,134 @@
+package sender
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Totals counts recipients by status.
+type Totals struct {
+	Sent     int `json:"sent"`
+	Failed   int `json:"failed"`
+	Deferred int `json:"deferred"`
+	Unknown  int `json:"unknown"`
+}
+
+// Report summarises a journal: the latest status of every recipient of
+// every message, however many runs wrote it. Marshalled with encoding/json
+// it is exactly
+//
+//	{"totals": {"sent": N, "failed": N, "deferred": N, "unknown": N},
+//	 "recipients": [{"row": N, "to": "...", "status": "...", "code": N, "reply": "..."}]}
+type Report struct {
+	Totals Totals `json:"totals"`
+	// Codes counts recipients by the reply code of their latest outcome,
+	// in increasing order of code; code 0 means no reply (a lost
+	// connection, an interrupted transaction).
+	Codes []CodeCount `json:"-"`
+	// Recipients lists every recipient, ordered by row, then as first
+	// journalled.
+	Recipients []RecipientReport `json:"recipients"`
+}
+
+// CodeCount is the number of recipients whose latest outcome had one reply
+// code.
+type CodeCount struct {
+	Code  int
+	Count int
+}
+
+// RecipientReport is the latest state of one recipient of one message.
+type RecipientReport struct {
+	Row    int    `json:"row"`
+	To     string `json:"to"`
+	Status Status `json:"status"` // never StatusIntent: an intent without outcome is unknown
+	Code   int    `json:"code"`
+	// Reply is the enhanced status code (RFC 3463) and text of the reply
+	// that decided the outcome, e.g. "5.1.1 no such user".
+	Reply     string `json:"reply"`
+	Key       string `json:"-"`
+	MessageID string `json:"-"`
+	Attempts  int    `json:"-"`
+}
+
+// WriteJSON writes the report as one JSON object and a newline, without
+// escaping "<", ">" and "&" in addresses and replies.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("sender: report: %w", err)
+	}
+	return nil
+}
+
+// ReadReport reads the journal file at path (without locking it, so a run
+// may be writing it) and summarises it. A torn last line is ignored.
+func ReadReport(path string) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("sender: report: %w", err)
+	}
+	defer f.Close()
+	seed := maphash.MakeSeed()
+	where := make(map[uint64]int)
+	rep := &Report{Recipients: []RecipientReport{}}
+	_, err = readRecords(f, path, func(r *Record) error {
+		reply := r.Reply
+		if r.Enhanced != "" {
+			reply = r.Enhanced + " " + r.Reply
+		}
+		st := r.Status
+		if st == StatusIntent {
+			st, reply = StatusUnknown, "interrupted during the transaction: no outcome recorded"
+		}
+		for _, to := range r.Recipients {
+			var h maphash.Hash
+			h.SetSeed(seed)
+			h.WriteString(r.Key)
+			h.WriteByte(0)
+			h.WriteString(strings.ToLower(to))
+			k := h.Sum64()
+			i, ok := where[k]
+			if !ok {
+				i = len(rep.Recipients)
+				where[k] = i
+				rep.Recipients = append(rep.Recipients, RecipientReport{})
+			}
+			rep.Recipients[i] = RecipientReport{
+				Row: r.Row, To: to, Status: st, Code: r.Code, Reply: reply,
+				Key: r.Key, MessageID: r.MessageID, Attempts: r.Attempts,
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(rep.Recipients, func(a, b RecipientReport) int { return cmp.Compare(a.Row, b.Row) })
+	codes := make(map[int]int)
+	for _, r := range rep.Recipients {
+		switch r.Status {
+		case StatusSent:
+			rep.Totals.Sent++
+		case StatusFailed:
+			rep.Totals.Failed++
+		case StatusDeferred:
+			rep.Totals.Deferred++
+		case StatusUnknown:
+			rep.Totals.Unknown++
+		}
+		codes[r.Code]++
+	}
+	for code, n := range codes {
+		rep.Codes = append(rep.Codes, CodeCount{Code: code, Count: n})
+	}
+	slices.SortFunc(rep.Codes, func(a, b CodeCount) int { return cmp.Compare(a.Code, b.Code) })
+	return rep, nil
+}

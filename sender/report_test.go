@@ -1,0 +1,109 @@
+package sender
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// twoRuns writes a journal as two runs would: a first one that ended with
+// failures, a deferral and a crash, and a second one that resumed.
+func twoRuns(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	appendAll(t, j,
+		&Record{Row: 3, Key: "k3", Recipients: []string{"c@example.com"}, Status: StatusIntent, Attempts: 1},
+		&Record{Row: 3, Key: "k3", Recipients: []string{"c@example.com"}, Status: StatusSent, Code: 250, Enhanced: "2.0.0", Reply: "Ok: queued as 1", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"a@example.com", "b@example.com", "boss@example.org"}, Status: StatusIntent, Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"a@example.com"}, Status: StatusSent, Code: 250, Enhanced: "2.0.0", Reply: "Ok", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"b@example.com"}, Status: StatusFailed, Code: 550, Enhanced: "5.1.1", Reply: "<b@example.com>: Recipient address rejected: User unknown", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"boss@example.org"}, Status: StatusDeferred, Code: 451, Enhanced: "4.3.0", Reply: "try again later", Attempts: 6},
+		&Record{Row: 4, Key: "k4", Recipients: []string{"d@example.com"}, Status: StatusIntent, Attempts: 1},
+		&Record{Row: 5, Key: "k5", Recipients: []string{"e@example.com"}, Status: StatusUnknown, Reply: "connection lost after the final dot", Attempts: 1},
+		// Second run: the deferred recipient goes through.
+		&Record{Row: 2, Key: "k2", Recipients: []string{"boss@example.org"}, Status: StatusIntent, Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"Boss@example.org"}, Status: StatusSent, Code: 250, Reply: "Ok", Attempts: 1},
+	)
+	return path
+}
+
+func TestReadReport(t *testing.T) {
+	rep, err := ReadReport(twoRuns(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Totals{Sent: 3, Failed: 1, Unknown: 2}); rep.Totals != want {
+		t.Errorf("Totals = %+v, want %+v", rep.Totals, want)
+	}
+	if want := []CodeCount{{0, 2}, {250, 3}, {550, 1}}; !slices.Equal(rep.Codes, want) {
+		t.Errorf("Codes = %v, want %v", rep.Codes, want)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	golden(t, "report.json", got)
+
+	// The shape is exactly the documented one, read by a generic decoder.
+	var shape struct {
+		Totals     map[string]int   `json:"totals"`
+		Recipients []map[string]any `json:"recipients"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(got))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&shape); err != nil {
+		t.Fatal(err)
+	}
+	if len(shape.Totals) != 4 || len(shape.Recipients) != 6 {
+		t.Errorf("totals %v, %d recipients", shape.Totals, len(shape.Recipients))
+	}
+	for _, r := range shape.Recipients {
+		if len(r) != 5 {
+			t.Errorf("recipient with fields %v, want row, to, status, code, reply", r)
+		}
+	}
+}
+
+func TestReadReportEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ReadReport(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(rep)
+	if want := `{"totals":{"sent":0,"failed":0,"deferred":0,"unknown":0},"recipients":[]}`; string(got) != want {
+		t.Errorf("empty report %s, want %s", got, want)
+	}
+	if _, err := ReadReport(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("ReadReport of a missing file succeeded")
+	}
+}

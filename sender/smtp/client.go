@@ -1,0 +1,586 @@
+// Package smtp is an SMTP client (RFC 5321) written on raw sockets for
+// mailshot's sender: ESMTP with STARTTLS (RFC 3207) or implicit TLS
+// (RFC 8314), AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870),
+// 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and enhanced status codes
+// (RFC 2034, RFC 3463).
+//
+// A Client holds one connection and runs one transaction at a time; it is
+// not safe for concurrent use. Every blocking call takes a context.Context
+// and is also bounded by the timeouts of Config. Server replies that are not
+// the expected ones come back as *Error; everything else that goes wrong on
+// the connection is a *ConnError, after which the Client is unusable.
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Default timeouts, from RFC 5321 §4.5.3.2 where it gives one.
+const (
+	DefaultDialTimeout      = 30 * time.Second
+	DefaultGreetingTimeout  = 5 * time.Minute  // §4.5.3.2.1
+	DefaultCommandTimeout   = 5 * time.Minute  // §4.5.3.2.2, §4.5.3.2.3
+	DefaultDataInitTimeout  = 2 * time.Minute  // §4.5.3.2.4
+	DefaultDataBlockTimeout = 3 * time.Minute  // §4.5.3.2.5
+	DefaultDataTermTimeout  = 10 * time.Minute // §4.5.3.2.6
+)
+
+// Config holds a Client's settings. The zero value is usable: verified TLS
+// and the default timeouts.
+type Config struct {
+	// LocalName is the name sent in EHLO and HELO. "" means the host's name
+	// (os.Hostname), or "localhost" when that is unusable.
+	LocalName string
+	// TLSConfig is used for STARTTLS and implicit TLS. nil means verified
+	// defaults; an empty ServerName is set to the dialled host.
+	TLSConfig *tls.Config
+
+	// Timeouts; a zero value means the default above.
+	DialTimeout      time.Duration // TCP connect, and the TLS handshake of DialTLS
+	GreetingTimeout  time.Duration // waiting for the 220 greeting
+	CommandTimeout   time.Duration // each command, its reply and the STARTTLS handshake
+	DataInitTimeout  time.Duration // waiting for the 354 reply to DATA
+	DataBlockTimeout time.Duration // each write of the body; moves with progress
+	DataTermTimeout  time.Duration // waiting for the reply after the final dot
+
+	// Trace, if not nil, receives a timestamped transcript of both
+	// directions, with AUTH payloads redacted and the body summarised.
+	Trace io.Writer
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Client is one SMTP connection.
+type Client struct {
+	raw   net.Conn // the connection as dialled; deadlines are set here
+	conn  net.Conn // raw, or the TLS connection over it
+	br    *bufio.Reader
+	host  string // server name for TLS verification
+	cfg   Config
+	local string // EHLO name
+	trace tracer
+
+	ext      map[string]string // EHLO keywords (upper case) and parameters
+	greeted  bool              // EHLO or HELO succeeded since connecting or STARTTLS
+	enhanced bool              // ENHANCEDSTATUSCODES advertised
+	isTLS    bool
+	loopback bool // the peer is on this host, so credentials may go in clear
+	broken   bool
+	closed   bool
+
+	cmd   []byte // command lines being built
+	data  dataWriter
+	rbuf  []byte // read buffer for bodies that are not io.WriterTo
+	tried []int  // Send's recipients, reused
+
+	// Cancellation of the context of the call in progress (see watch).
+	cancelMu  sync.Mutex
+	cancelErr error
+}
+
+// Dial connects to addr ("host:port") over TCP and reads the greeting.
+// Call Hello, then StartTLS and Authenticate as the server requires.
+func Dial(ctx context.Context, addr string, cfg *Config) (*Client, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, &ConnError{Op: "dial", Err: err}
+	}
+	d := net.Dialer{Timeout: orDefault(cfgOrZero(cfg).DialTimeout, DefaultDialTimeout)}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &ConnError{Op: "dial", Err: err}
+	}
+	return NewClient(ctx, conn, host, cfg)
+}
+
+// DialTLS connects to addr over TLS from the first octet (implicit TLS,
+// RFC 8314 §3.3, usually port 465) and reads the greeting.
+func DialTLS(ctx context.Context, addr string, cfg *Config) (*Client, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, &ConnError{Op: "dial", Err: err}
+	}
+	c := cfgOrZero(cfg)
+	d := tls.Dialer{
+		NetDialer: &net.Dialer{Timeout: orDefault(c.DialTimeout, DefaultDialTimeout)},
+		Config:    tlsConfigFor(c.TLSConfig, host),
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &ConnError{Op: "TLS", Err: err}
+	}
+	return NewClient(ctx, conn, host, cfg)
+}
+
+// NewClient runs SMTP over an existing connection (for example one from a
+// proxy, or a net.Pipe in tests) and reads the greeting. host is the server
+// name used to verify its certificate. A *tls.Conn counts as encrypted. If
+// the greeting is not 220, NewClient closes conn and returns the *Error.
+func NewClient(ctx context.Context, conn net.Conn, host string, cfg *Config) (*Client, error) {
+	c := &Client{
+		raw:  conn,
+		conn: conn,
+		br:   bufio.NewReaderSize(conn, maxReplyLine),
+		host: host,
+		cfg:  *cfgOrZero(cfg),
+	}
+	c.trace.w = c.cfg.Trace
+	c.local = c.cfg.LocalName
+	if c.local == "" {
+		c.local = defaultLocalName()
+	}
+	_, c.isTLS = conn.(*tls.Conn)
+	c.loopback = isLoopback(conn.RemoteAddr())
+	if c.trace.on() {
+		c.trace.note("connected to " + conn.RemoteAddr().String() + " (" + host + ")")
+	}
+
+	if err := ctx.Err(); err != nil {
+		conn.Close()
+		return nil, &ConnError{Op: "greeting", Err: err}
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	r, err := c.readReply(ctx, "greeting", orDefault(c.cfg.GreetingTimeout, DefaultGreetingTimeout))
+	if err != nil {
+		return nil, err
+	}
+	if r.Code != 220 {
+		c.breakConn()
+		return nil, &Error{Command: "greeting", Reply: r}
+	}
+	return c, nil
+}
+
+func cfgOrZero(cfg *Config) *Config {
+	if cfg == nil {
+		return &Config{}
+	}
+	return cfg
+}
+
+// tlsConfigFor returns a copy of cfg (or a new one) that verifies host.
+func tlsConfigFor(cfg *tls.Config, host string) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	return cfg
+}
+
+// isLoopback reports whether addr is on this host: a loopback IP, a Unix
+// socket or an in-memory pipe.
+func isLoopback(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	case nil:
+		return false
+	}
+	return addr.Network() == "pipe"
+}
+
+// defaultLocalName is the host's name as EHLO wants it: os.Hostname, an
+// address literal (RFC 5321 §4.1.3) for an IP, or "localhost".
+func defaultLocalName() string {
+	name, err := os.Hostname()
+	if err != nil || validLocalName(name) != nil {
+		return "localhost"
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		if ip.To4() != nil {
+			return "[" + ip.String() + "]"
+		}
+		return "[IPv6:" + ip.String() + "]"
+	}
+	return name
+}
+
+// validLocalName accepts a domain or address literal of printable ASCII
+// without spaces, so that it cannot change the EHLO command.
+func validLocalName(name string) error {
+	if name == "" || len(name) > 255 {
+		return fmt.Errorf("smtp: local name %q: empty or longer than 255 octets", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] <= ' ' || name[i] >= 0x7f {
+			return fmt.Errorf("smtp: local name %q: only printable ASCII without spaces is allowed", name)
+		}
+	}
+	return nil
+}
+
+// watch arranges for the connection to give up at once when ctx is done,
+// until stop is called. The deadlines set by setDeadline respect it.
+func (c *Client) watch(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return noStop
+	}
+	c.cancelMu.Lock()
+	c.cancelErr = nil
+	c.cancelMu.Unlock()
+	return context.AfterFunc(ctx, func() {
+		c.cancelMu.Lock()
+		defer c.cancelMu.Unlock()
+		c.cancelErr = ctx.Err()
+		c.raw.SetDeadline(aLongTimeAgo) //nolint:errcheck // best effort on a dying connection
+	})
+}
+
+func noStop() bool { return true }
+
+var (
+	aLongTimeAgo = time.Unix(1, 0)
+	crlf         = []byte("\r\n")
+)
+
+// setDeadline sets the read or write deadline to timeout from now or ctx's
+// deadline, whichever is sooner, unless the context was already cancelled.
+func (c *Client) setDeadline(ctx context.Context, write bool, timeout time.Duration) {
+	t := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(t) {
+		t = d
+	}
+	c.cancelMu.Lock()
+	if c.cancelErr != nil {
+		t = aLongTimeAgo
+	}
+	if write {
+		c.raw.SetWriteDeadline(t) //nolint:errcheck // a failure shows in the I/O
+	} else {
+		c.raw.SetReadDeadline(t) //nolint:errcheck
+	}
+	c.cancelMu.Unlock()
+}
+
+// begin checks that the client can run op: usable and ctx not done.
+func (c *Client) begin(ctx context.Context, op string) error {
+	if c.closed || c.broken {
+		return &ConnError{Op: op, Err: net.ErrClosed}
+	}
+	if err := ctx.Err(); err != nil {
+		return c.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// fail makes the client unusable and returns a ConnError for err, or for the
+// context's error if the context is the reason.
+func (c *Client) fail(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		err = ctxErr
+	} else if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		err = context.DeadlineExceeded // the I/O deadline was the context's, a moment before it fired
+	}
+	c.breakConn()
+	return &ConnError{Op: op, Err: err}
+}
+
+// breakConn closes the connection and marks the client unusable.
+func (c *Client) breakConn() {
+	c.broken = true
+	c.Close() //nolint:errcheck // already failing
+}
+
+// writeCmd sends the command lines in c.cmd in one write.
+func (c *Client) writeCmd(ctx context.Context, op string) error {
+	if c.trace.on() {
+		for rest := c.cmd; len(rest) > 0; {
+			i := bytes.Index(rest, crlf)
+			if i < 0 {
+				i = len(rest) - 2
+			}
+			c.trace.client(op, rest[:i])
+			rest = rest[i+2:]
+		}
+	}
+	c.setDeadline(ctx, true, orDefault(c.cfg.CommandTimeout, DefaultCommandTimeout))
+	if _, err := c.conn.Write(c.cmd); err != nil {
+		return c.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// readReply reads one reply within timeout.
+func (c *Client) readReply(ctx context.Context, op string, timeout time.Duration) (Reply, error) {
+	c.setDeadline(ctx, false, timeout)
+	var trace func([]byte)
+	if c.trace.on() {
+		trace = c.trace.server
+	}
+	r, err := readReply(c.br, c.enhanced, trace)
+	if err != nil {
+		return Reply{}, c.fail(ctx, op, err)
+	}
+	return r, nil
+}
+
+// roundTrip sends c.cmd and reads one reply.
+func (c *Client) roundTrip(ctx context.Context, op string, timeout time.Duration) (Reply, error) {
+	if err := c.writeCmd(ctx, op); err != nil {
+		return Reply{}, err
+	}
+	return c.readReply(ctx, op, timeout)
+}
+
+// simple sends a command without arguments and reads its reply.
+func (c *Client) simple(ctx context.Context, op string) (Reply, error) {
+	c.cmd = append(append(c.cmd[:0], op...), "\r\n"...)
+	return c.roundTrip(ctx, op, orDefault(c.cfg.CommandTimeout, DefaultCommandTimeout))
+}
+
+// replyError turns an unexpected reply into an *Error. A 421 means the
+// server is closing the connection (RFC 5321 §3.8), so the client becomes
+// unusable.
+func (c *Client) replyError(op string, r Reply) *Error {
+	if r.Code == 421 {
+		c.breakConn()
+	}
+	return &Error{Command: op, Reply: r}
+}
+
+// Hello sends EHLO and learns the server's extensions, falling back to HELO
+// only when EHLO gets 500 or 502 (RFC 5321 §4.1.4). Any other reply is an
+// *Error. Mail, Send, StartTLS and Authenticate call Hello when it has not
+// been done.
+func (c *Client) Hello(ctx context.Context) error {
+	if err := c.begin(ctx, "EHLO"); err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	return c.hello(ctx)
+}
+
+func (c *Client) hello(ctx context.Context) error {
+	if err := validLocalName(c.local); err != nil {
+		return err
+	}
+	c.greeted, c.enhanced, c.ext = false, false, nil
+	c.cmd = append(append(append(c.cmd[:0], "EHLO "...), c.local...), "\r\n"...)
+	timeout := orDefault(c.cfg.CommandTimeout, DefaultCommandTimeout)
+	r, err := c.roundTrip(ctx, "EHLO", timeout)
+	if err != nil {
+		return err
+	}
+	switch r.Code {
+	case 250:
+		c.ext = parseExtensions(r.Text)
+		_, c.enhanced = c.ext["ENHANCEDSTATUSCODES"]
+		c.greeted = true
+		return nil
+	case 500, 502:
+		c.cmd = append(append(append(c.cmd[:0], "HELO "...), c.local...), "\r\n"...)
+		r, err := c.roundTrip(ctx, "HELO", timeout)
+		if err != nil {
+			return err
+		}
+		if r.Code != 250 {
+			return c.replyError("HELO", r)
+		}
+		c.ext = map[string]string{}
+		c.greeted = true
+		return nil
+	}
+	return c.replyError("EHLO", r)
+}
+
+// parseExtensions reads the EHLO keywords (RFC 5321 §4.1.1.1) after the
+// first line: keyword, then parameters. Empty lines are skipped. The old
+// form "AUTH=PLAIN LOGIN" counts as AUTH when no plain AUTH line is given.
+func parseExtensions(text string) map[string]string {
+	ext := map[string]string{}
+	lines := strings.Split(text, "\n")
+	var oldAuth string
+	for _, line := range lines[1:] {
+		kw, param, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if kw == "" {
+			continue
+		}
+		kw = strings.ToUpper(kw)
+		if v, ok := strings.CutPrefix(kw, "AUTH="); ok {
+			oldAuth = strings.TrimSpace(v + " " + param)
+			continue
+		}
+		ext[kw] = strings.TrimSpace(param)
+	}
+	if _, ok := ext["AUTH"]; !ok && oldAuth != "" {
+		ext["AUTH"] = oldAuth
+	}
+	return ext
+}
+
+// Extension reports whether the server advertised the EHLO keyword name
+// (case-insensitive) and its parameters. It knows nothing before Hello.
+func (c *Client) Extension(name string) (ok bool, param string) {
+	param, ok = c.ext[strings.ToUpper(name)]
+	return ok, param
+}
+
+// maxSize is the server's SIZE limit (RFC 1870), or 0 if none.
+func (c *Client) maxSize() int64 {
+	n, _ := strconv.ParseInt(c.ext["SIZE"], 10, 64)
+	return max(n, 0)
+}
+
+// StartTLS upgrades the connection with STARTTLS (RFC 3207), verifying the
+// server's certificate with Config.TLSConfig, then sends EHLO again: every
+// extension learned before is forgotten. Anything the server sent after its
+// 220 and before the handshake is discarded, never read as a reply. A
+// server that does not offer STARTTLS gives an error wrapping
+// errors.ErrUnsupported and the connection stays as it was.
+func (c *Client) StartTLS(ctx context.Context) error {
+	if err := c.begin(ctx, "STARTTLS"); err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	if !c.greeted {
+		if err := c.hello(ctx); err != nil {
+			return err
+		}
+	}
+	if c.isTLS {
+		return errors.New("smtp: STARTTLS: the connection is already encrypted")
+	}
+	if _, ok := c.ext["STARTTLS"]; !ok {
+		return fmt.Errorf("smtp: STARTTLS: not offered by the server: %w", errors.ErrUnsupported)
+	}
+	r, err := c.simple(ctx, "STARTTLS")
+	if err != nil {
+		return err
+	}
+	if r.Code != 220 {
+		return c.replyError("STARTTLS", r)
+	}
+	if n := c.br.Buffered(); n > 0 && c.trace.on() {
+		c.trace.note("discarding " + strconv.Itoa(n) + " octets the server sent before the TLS handshake")
+	}
+	tlsConn := tls.Client(c.raw, tlsConfigFor(c.cfg.TLSConfig, c.host))
+	timeout := orDefault(c.cfg.CommandTimeout, DefaultCommandTimeout)
+	c.setDeadline(ctx, true, timeout)
+	c.setDeadline(ctx, false, timeout)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		return c.fail(ctx, "STARTTLS", err)
+	}
+	c.conn = tlsConn
+	c.br.Reset(tlsConn) // RFC 3207 §4.2: discard what came before
+	c.isTLS = true
+	c.greeted, c.enhanced, c.ext = false, false, nil
+	if c.trace.on() {
+		st := tlsConn.ConnectionState()
+		c.trace.note("TLS established: " + tls.VersionName(st.Version) + ", " + tls.CipherSuiteName(st.CipherSuite))
+	}
+	return c.hello(ctx)
+}
+
+// TLS reports whether the connection is encrypted, by STARTTLS or
+// implicit TLS.
+func (c *Client) TLS() bool { return c.isTLS }
+
+// Reset sends RSET (RFC 5321 §4.1.1.5) to abandon the current transaction.
+// A server that rejects RSET gets the connection closed: the client is then
+// unusable.
+func (c *Client) Reset(ctx context.Context) error {
+	if err := c.begin(ctx, "RSET"); err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	return c.reset(ctx)
+}
+
+func (c *Client) reset(ctx context.Context) error {
+	r, err := c.simple(ctx, "RSET")
+	if err != nil {
+		return err
+	}
+	if r.Code != 250 {
+		e := c.replyError("RSET", r)
+		c.breakConn()
+		return e
+	}
+	return nil
+}
+
+// Noop sends NOOP (RFC 5321 §4.1.1.9), to check that a connection left idle
+// is still alive.
+func (c *Client) Noop(ctx context.Context) error {
+	if err := c.begin(ctx, "NOOP"); err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	r, err := c.simple(ctx, "NOOP")
+	if err != nil {
+		return err
+	}
+	if r.Code != 250 {
+		return c.replyError("NOOP", r)
+	}
+	return nil
+}
+
+// Quit sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the
+// connection. On an unusable client it only closes.
+func (c *Client) Quit(ctx context.Context) error {
+	if c.closed || c.broken {
+		return c.Close()
+	}
+	if err := c.begin(ctx, "QUIT"); err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	r, err := c.simple(ctx, "QUIT")
+	if err != nil {
+		return err
+	}
+	c.broken = true
+	if err := c.Close(); err != nil {
+		return &ConnError{Op: "QUIT", Err: err}
+	}
+	if r.Code != 221 {
+		return &Error{Command: "QUIT", Reply: r}
+	}
+	return nil
+}
+
+// Close closes the connection without QUIT. Closing twice is harmless.
+func (c *Client) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.conn.Close()
+}
+
+// Usable reports whether the client can run another command: false after
+// a ConnError, a 421, a rejected RSET, Quit or Close.
+func (c *Client) Usable() bool { return !c.closed && !c.broken }
