@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"io"
 	"mime/quotedprintable"
+	"strings"
 )
 
 // Content-Transfer-Encoding values (RFC 2045 section 6).
@@ -48,8 +49,13 @@ func textEncoding(s string) string {
 // returned by textEncoding, with every line break as CRLF.
 func writeText(w io.Writer, enc, s string) error {
 	if enc == encodingQuotedPrintable {
-		// The quoted-printable writer turns CR, LF and CRLF into CRLF
-		// and keeps lines within 76 octets.
+		// The quoted-printable writer turns LF into CRLF and keeps lines
+		// within 76 octets. Give it LF only: after a lone CR followed by
+		// an octet it encodes, it takes the next LF as the CR's pair and
+		// drops it.
+		if strings.IndexByte(s, '\r') >= 0 {
+			s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+		}
 		qp := quotedprintable.NewWriter(w)
 		if _, err := io.WriteString(qp, s); err != nil {
 			return err

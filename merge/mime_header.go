@@ -307,15 +307,28 @@ func checkAddress(addr string) error {
 }
 
 // formatAddressList formats addresses for an address header from their
-// parsed form, with display names quoted or RFC 2047-encoded as needed
-// (RFC 5322 section 3.4), separated by commas.
+// parsed form, separated by commas (RFC 5322 section 3.4).
 func formatAddressList(addrs []*mail.Address) string {
 	var b strings.Builder
 	for i, a := range addrs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(a.String())
+		b.WriteString(formatAddress(a))
 	}
 	return b.String()
+}
+
+// formatAddress formats a mailbox: net/mail quotes the local part and an
+// ASCII display name; a display name with other characters becomes
+// encoded-words that may stand in a phrase (RFC 2047 section 5(3)).
+// net/mail's own encoding leaves characters such as a backslash bare,
+// which its parser then refuses.
+func formatAddress(a *mail.Address) string {
+	for i := 0; i < len(a.Name); i++ {
+		if c := a.Name[i]; c >= 0x80 || c < ' ' && c != '\t' || c == 0x7f {
+			return encodeWords(a.Name) + " " + (&mail.Address{Address: a.Address}).String()
+		}
+	}
+	return a.String()
 }

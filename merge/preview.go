@@ -130,7 +130,7 @@ body { margin: 0; display: flex; height: 100vh; font: 14px/1.4 system-ui, sans-s
 #list th, #list td { padding: 4px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 #list th { position: sticky; top: 0; background: #f6f6f6; }
 #list p { padding: 0 8px; color: #555; }
-iframe { flex: 1; border: 0; height: 100vh; }
+iframe { flex: 1; order: 1; border: 0; height: 100vh; }
 </style>
 </head>
 <body>

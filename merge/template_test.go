@@ -477,3 +477,80 @@ func TestFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRender renders any template with any data: loading may fail and
+// rendering may fail with a *RowError, but whatever renders composes into
+// a message that net/mail and mime/multipart read back as it was rendered,
+// whatever the data holds.
+func FuzzRender(f *testing.F) {
+	f.Add("X-Tag: {{.tag}}", "Hello {{.name}}", "Ada", "x")
+	f.Add("Cc: {{.tag}}", "{{if .tag}}{{.tag}}{{end}}", "Zoë \"Z\" <Müller>", "a@example.com, b@example.org")
+	f.Add("Reply-To: {{address .name .tag}}", "{{default \"friend\" .name | upper}}", "", "x\r\nBcc: evil@example.net")
+	f.Add("X-Tag: {{.tag}}\n folded {{.name}}", "{{index . \"name\"}}", "\x00", "=?utf-8?q?x?=")
+	f.Add("List-Unsubscribe: <{{.tag}}>", "{{.missing}}", "王小明", "mailto:u@example.org")
+	f.Fuzz(func(t *testing.T, headers, body, name, tag string) {
+		for _, slow := range []string{"range", "template", "define", "block"} {
+			if strings.Contains(headers+body, slow) {
+				return // loops and recursion make runs long, not wrong
+			}
+		}
+		dir := t.TempDir()
+		src := "From: Events <events@example.org>\nTo: {{address .name .email}}\nSubject: {{default \"s\" .tag}}\n" + headers + "\n\n" + body
+		if err := os.WriteFile(filepath.Join(dir, "message.txt"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tmpl, err := LoadTemplate(dir, TemplateOptions{})
+		if err != nil {
+			return
+		}
+		rec := &Record{File: "f.csv", Row: 2, Columns: NewColumns([]string{"email", "name", "tag"}), Values: []string{"ada@example.com", name, tag}}
+		m, err := tmpl.Render(rec)
+		if err != nil {
+			var rowErr *RowError
+			if !errors.As(err, &rowErr) {
+				t.Fatalf("Render error %v is not a *RowError", err)
+			}
+			return
+		}
+		var b bytes.Buffer
+		if err := testComposer().Compose(&b, m); err != nil {
+			t.Fatalf("Compose failed on a rendered message: %v", err)
+		}
+		checkWire(t, parseWire(t, b.Bytes()), m)
+	})
+}
+
+// FuzzSplitMessage checks that splitting message.txt never loses text: the
+// fields and body it returns are all the file held.
+func FuzzSplitMessage(f *testing.F) {
+	f.Add("From: a@example.org\nTo: b@example.org\nSubject: hi\n  folded\n\nBody\n\nmore\n")
+	f.Add("Subject: x\n \t\nBody")
+	f.Add("no colon\n\nx")
+	f.Add(": empty name\n\nx")
+	f.Fuzz(func(t *testing.T, src string) {
+		headers, body, bodyLine, err := splitMessage("message.txt", src)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "merge: message.txt") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		var b strings.Builder
+		for i, h := range headers {
+			if !validHeaderName(h.name) || h.col != len(h.name)+1 || i > 0 && h.line <= headers[i-1].line {
+				t.Fatalf("field %d: %+v", i, h)
+			}
+			b.WriteString(h.name + ":" + h.value + "\n")
+		}
+		lines := strings.Split(src, "\n")
+		if bodyLine < 2 || bodyLine-2 >= len(lines)+1 {
+			t.Fatalf("body starts on line %d of %d", bodyLine, len(lines))
+		}
+		if bodyLine-2 < len(lines) && strings.TrimSpace(lines[bodyLine-2]) == "" {
+			b.WriteString(lines[bodyLine-2] + "\n")
+		}
+		if got := b.String() + body; got != src && got != src+"\n" {
+			t.Fatalf("fields and body make\n%q\nnot\n%q", got, src)
+		}
+	})
+}

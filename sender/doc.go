@@ -8,14 +8,59 @@
 // The package knows nothing about spreadsheets or templates: it sends the
 // [Message] values it is handed. A typical caller opens the [Journal], asks
 // it which recipients of each message are still [Journal.Pending], and feeds
-// those messages to [Pool.Run]:
+// those to [Pool.Run]:
 //
 //	j, err := sender.OpenJournal("mailing.journal")
 //	...
+//	defer j.Close()
 //	pool, err := sender.NewPool(sender.Config{Endpoint: ep, Journal: j, ...})
 //	...
+//	// in a goroutine: for each message m, if res := j.Pending(m, policy);
+//	// len(res.Send) > 0 { m.To = res.Send; messages <- m }; then close.
 //	summary, err := pool.Run(ctx, messages)
 //
-// The journal is a JSON Lines file (one [Record] per line); [ReadReport]
-// summarises it.
+// # Connections
+//
+// Each connection is dialled, secured (implicit TLS for smtps, STARTTLS
+// whenever the server offers it) and authenticated once, then carries up to
+// Config.MaxPerConn messages during at most Config.MaxConnAge before a QUIT
+// and a fresh one. A connection idle longer than Config.IdleProbe is
+// checked with NOOP before use. While no connection is up, only one is
+// attempted at a time, so a wrong password costs one AUTH, not one per
+// connection.
+//
+// # Outcomes
+//
+// Every recipient ends a run in one of four states (see [Status]):
+//
+//   - sent: 250 after the final dot;
+//   - failed: a permanent (5yz) reply to MAIL, RCPT, DATA or the message,
+//     with the server's full reply; never retried within a run;
+//   - deferred: temporary (4yz) replies or lost connections before the
+//     final dot outlasted Config.Retries, or the run stopped first;
+//   - unknown: the connection was lost after the final dot, before the
+//     reply, so the server may have taken the message.
+//
+// A 452 "too many recipients" sends the remaining recipients in another
+// transaction. A 421 or a reset at the first command of a reused
+// connection only means the server dropped the idle connection: the pool
+// reconnects without charging the message a retry. Throttling replies (421,
+// 450, 451, 452 or 454 with a 4.7.x enhanced code or text about rates or
+// limits) halve the pool's rate and pause it; the rate then recovers
+// gradually, and [Progress] hears of both.
+//
+// # Journal
+//
+// The journal is a JSON Lines file, one [Record] per line:
+//
+//	{"time":"2025-03-01T10:00:00.1Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"intent","attempts":1,"message_id":"<1@example.com>","fingerprint":"…"}
+//	{"time":"2025-03-01T10:00:00.2Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"sent","code":250,"enhanced":"2.0.0","reply":"Ok: queued as 1","attempts":1,"message_id":"<1@example.com>","fingerprint":"…"}
+//
+// Before each transaction an intent record is appended; its body does not
+// leave before the intent is on disk (fsync). Outcomes are appended as they
+// come and reported only once on disk. One fsync covers every record
+// appended meanwhile (group commit). After a crash, even SIGKILL, a
+// recipient whose latest record is an intent is unknown; there is at most
+// one such transaction per connection. The latest record of a key and
+// recipient is its state: a resumed run appends to the same file.
 package sender

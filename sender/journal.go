@@ -49,6 +49,7 @@ type Journal struct {
 
 	// syncs counts fsync calls, so that tests see group commit at work.
 	syncs atomic.Int64
+	dbgSync atomic.Int64
 }
 
 // batch is the group of records one write and fsync make durable.
@@ -245,12 +246,6 @@ func (j *Journal) add(r *Record, after func(error)) (*batch, error) {
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("sender: journal append: %w", err)
 	}
-	var line bytes.Buffer
-	enc := json.NewEncoder(&line) // ends the line with "\n"
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
-		return nil, fmt.Errorf("sender: journal append: %w", err)
-	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	switch {
@@ -259,7 +254,7 @@ func (j *Journal) add(r *Record, after func(error)) (*batch, error) {
 	case j.closing:
 		return nil, fmt.Errorf("sender: journal %s: append after close", j.path)
 	}
-	j.buf = append(j.buf, line.Bytes()...)
+	j.buf = appendRecord(j.buf, r)
 	if j.cur == nil {
 		j.cur = &batch{done: make(chan struct{})}
 		j.last = j.cur
@@ -292,10 +287,12 @@ func (j *Journal) flusher() {
 
 		err := failed
 		if err == nil {
+			t0 := time.Now()
 			if _, err = j.f.Write(data); err == nil {
 				err = j.f.Sync()
 				j.syncs.Add(1)
 			}
+			j.dbgSync.Add(int64(time.Since(t0)))
 			if err != nil {
 				err = &StopError{Reason: ErrJournal, Err: fmt.Errorf("%s: %w", j.path, err)}
 				j.mu.Lock()

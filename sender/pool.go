@@ -163,6 +163,7 @@ type Summary struct {
 func (p *Pool) Run(ctx context.Context, messages <-chan *Message) (*Summary, error) {
 	r := newRun(ctx, &p.cfg, messages)
 	defer r.cancelSend()
+	defer r.stop(nil) // releases stopCtx; the grace timer dies with sendCtx
 
 	var wg sync.WaitGroup
 	for id := range p.cfg.Connections {
@@ -185,7 +186,7 @@ func (p *Pool) Run(ctx context.Context, messages <-chan *Message) (*Summary, err
 	switch {
 	case r.fatal != nil:
 		return &sum, r.fatal
-	case !r.inputDone:
+	case !r.finished:
 		return &sum, &StopError{Reason: ErrInterrupted, Err: context.Cause(ctx)}
 	}
 	return &sum, nil
@@ -213,9 +214,10 @@ type run struct {
 	queue     []*job        // jobs waiting for a retry or a free connection
 	inFlight  int           // jobs held by workers
 	inputDone bool
+	finished  bool // every message received and settled
 	live      int  // connections established and not yet closed
 	probing   bool // with live == 0, one worker is connecting; the others wait
-	failures  int  // consecutive failures to connect, pool-wide
+	failures  int  // consecutive failures to connect while no connection was up
 	fatal     error
 	summary   Summary
 
@@ -271,15 +273,24 @@ type job struct {
 
 func newJob(m *Message) *job {
 	j := &job{m: m, to: dedupe(m.To)}
-	j.eightBit = bytes.ContainsFunc(m.Body, func(r rune) bool { return r >= 0x80 })
-	if j.eightBit {
+	if j.eightBit = has8bit(m.Body); j.eightBit {
 		header := m.Body
 		if i := bytes.Index(m.Body, []byte("\r\n\r\n")); i >= 0 {
 			header = m.Body[:i]
 		}
-		j.utf8Header = bytes.ContainsFunc(header, func(r rune) bool { return r >= 0x80 })
+		j.utf8Header = has8bit(header)
 	}
 	return j
+}
+
+// has8bit reports whether b has an octet over 127.
+func has8bit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // split returns a job for some of j's recipients.
@@ -336,6 +347,7 @@ func (r *run) next() *job {
 			wake = time.After(r.queue[best].ready.Sub(now))
 		}
 		if r.inputDone && len(r.queue) == 0 && r.inFlight == 0 {
+			r.finished = r.stopCtx.Err() == nil
 			r.mu.Unlock()
 			r.stopWork()
 			return nil
@@ -494,6 +506,7 @@ type worker struct {
 	born     time.Time
 	lastUsed time.Time
 	used     int // transactions on c
+	failures int // consecutive failures to connect
 
 	releaseProbe bool // w holds the connection gate through its backoff
 }
@@ -566,15 +579,16 @@ func (w *worker) connect() bool {
 	c, err := w.dial(r.workCtx)
 
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if prober && err == nil {
 		r.probing = false
 	}
 	if err == nil {
 		r.live++
 		r.failures = 0
+		w.failures = 0
 		r.summary.Connections++
 		r.broadcast()
+		r.mu.Unlock()
 		w.c, w.born, w.lastUsed, w.used = c, time.Now(), time.Now(), 0
 		return true
 	}
@@ -583,23 +597,26 @@ func (w *worker) connect() bool {
 			r.probing = false
 			r.broadcast()
 		}
+		r.mu.Unlock()
 		return false
 	}
-	r.failures++
-	if reason := fatalConnectError(err); reason != nil {
-		r.mu.Unlock()
-		r.fail(&StopError{Reason: reason, Err: err})
-		r.mu.Lock()
-	} else if r.failures > r.cfg.Retries && r.live == 0 {
-		r.mu.Unlock()
-		r.fail(&StopError{Reason: ErrUnreachable, Err: fmt.Errorf("%d attempts to connect: %w", r.failures, err)})
-		r.mu.Lock()
-	} else if se := (*smtp.Error)(nil); errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text) {
-		r.throttle.signal(time.Now())
+	w.failures++
+	if r.live == 0 {
+		r.failures++
 	}
-	if prober {
-		// Keep the gate through the backoff: the others wait for it.
-		w.releaseProbe = true
+	down, attempts := r.live == 0 && r.failures > r.cfg.Retries, r.failures
+	// A prober keeps the gate through its backoff: the others wait for it.
+	w.releaseProbe = prober
+	r.mu.Unlock()
+
+	var se *smtp.Error
+	switch reason := fatalConnectError(err); {
+	case reason != nil:
+		r.fail(&StopError{Reason: reason, Err: err})
+	case down:
+		r.fail(&StopError{Reason: ErrUnreachable, Err: fmt.Errorf("%d attempts to connect: %w", attempts, err)})
+	case errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text):
+		r.throttle.signal(time.Now()) // "421 4.7.0 too many connections"
 	}
 	return false
 }
@@ -609,7 +626,7 @@ func (w *worker) connect() bool {
 func (w *worker) connectBackoff() bool {
 	r := w.r
 	r.mu.Lock()
-	d := r.backoff(max(r.failures, 1))
+	d := r.backoff(max(r.failures, w.failures, 1))
 	r.mu.Unlock()
 	ok := sleep(r.workCtx, d)
 	if w.releaseProbe {

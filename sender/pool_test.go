@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,7 +138,8 @@ func TestPoolSendsThroughReusedConnections(t *testing.T) {
 		t.Errorf("progress told %d recipients, want 400", n)
 	}
 	// The bodies arrived intact.
-	for _, d := range ts.delivered[:3] {
+	delivered, _ := ts.messages()
+	for _, d := range delivered[:3] {
 		var want []byte
 		for _, m := range msgs {
 			if m.MessageID == d.messageID {
@@ -685,8 +687,12 @@ func TestPoolStartTLS(t *testing.T) {
 
 func TestPoolInterrupted(t *testing.T) {
 	ts := &testServer{t: t}
+	var slow atomic.Bool
+	slow.Store(true)
 	ts.onData = func(c *serverConn, body []byte) error {
-		time.Sleep(20 * time.Millisecond)
+		if slow.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
 		return nil
 	}
 	ts.start()
@@ -724,7 +730,7 @@ func TestPoolInterrupted(t *testing.T) {
 	if len(rest) != 200-got.Sent {
 		t.Errorf("%d messages pending after %d of 200 sent", len(rest), got.Sent)
 	}
-	ts.onData = nil
+	slow.Store(false)
 	if _, err := runPool(t, cfg, rest); err != nil {
 		t.Fatal(err)
 	}
@@ -733,4 +739,140 @@ func TestPoolInterrupted(t *testing.T) {
 	}
 }
 
+func TestPoolEightBitAndUTF8(t *testing.T) {
+	ts := (&testServer{t: t}).start()
+	plain := &Message{Key: "k1", From: "a@example.com", To: []string{"b@example.com"}, Body: []byte("Subject: hi\r\n\r\nplain\r\n")}
+	eightBit := &Message{Key: "k2", From: "a@example.com", To: []string{"b@example.com"}, Body: []byte("Subject: hi\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncafé\r\n")}
+	utf8Header := &Message{Key: "k3", From: "a@example.com", To: []string{"b@example.com"}, Body: []byte("Subject: café\r\n\r\ncafé\r\n")}
+	cfg := ts.config(nil, nil)
+	cfg.Connections = 1
+	for i, m := range []*Message{plain, eightBit, utf8Header} {
+		if _, err := runPool(t, cfg, []*Message{m}); err != nil {
+			t.Fatal(err)
+		}
+		_, all := ts.messages()
+		opts := all[i]
+		want8, wantUTF8 := i > 0, i == 2
+		if got8 := opts.Body == gosmtp.Body8BitMIME; got8 != want8 || opts.UTF8 != wantUTF8 {
+			t.Errorf("message %d: BODY=%q SMTPUTF8=%v, want 8BITMIME %v, SMTPUTF8 %v", i, opts.Body, opts.UTF8, want8, wantUTF8)
+		}
+	}
+}
 
+func TestPoolDuplicateRecipients(t *testing.T) {
+	ts := (&testServer{t: t}).start()
+	j := journalFor(t)
+	m := testMessages(1, 1, 100)[0]
+	m.To = []string{"a@example.org", "A@Example.org", "b@example.org", "a@example.org"}
+	sum, err := runPool(t, ts.config(j, nil), []*Message{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered, _ := ts.messages()
+	if sum.Sent != 2 || len(delivered) != 1 || len(delivered[0].to) != 2 {
+		t.Errorf("summary %+v, delivered %+v; want each address once", sum, delivered)
+	}
+}
+
+func TestPoolCredentialsPerConnection(t *testing.T) {
+	ts := (&testServer{t: t, user: "alice@example.test", password: "s3cret"}).start()
+	cfg := ts.config(nil, nil)
+	cfg.Connections = 2
+	cfg.MaxPerConn = 3
+	var mu sync.Mutex
+	calls := 0
+	cfg.Credentials = func(context.Context) (smtp.Credentials, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return smtp.Credentials{Password: "s3cret"}, nil
+	}
+	sum, err := runPool(t, cfg, testMessages(12, 1, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != sum.Connections || calls != len(ts.connections()) {
+		t.Errorf("Credentials called %d times for %d connections", calls, sum.Connections)
+	}
+
+	cfg.Credentials = func(context.Context) (smtp.Credentials, error) {
+		return smtp.Credentials{}, errors.New("token command failed")
+	}
+	if _, err := runPool(t, cfg, testMessages(2, 1, 100)); !errors.Is(err, ErrAuthFailed) || !strings.Contains(err.Error(), "token command failed") {
+		t.Errorf("Run with failing credentials: %v", err)
+	}
+}
+
+func TestPoolJournalFailure(t *testing.T) {
+	ts := (&testServer{t: t}).start()
+	j := journalFor(t)
+	j.f.Close() // every write fails from now on
+	_, err := runPool(t, ts.config(j, nil), testMessages(5, 1, 100))
+	if !errors.Is(err, ErrJournal) {
+		t.Fatalf("Run: %v, want ErrJournal", err)
+	}
+	// No body went out without its intent durable.
+	if n := len(ts.deliveries()); n != 0 {
+		t.Errorf("%d messages delivered without a journal", n)
+	}
+}
+
+// TestPoolInterruptedDuringBackoff stops a run whose last message waits
+// for a retry: it is journalled deferred, and Run says interrupted.
+func TestPoolInterruptedDuringBackoff(t *testing.T) {
+	ts := &testServer{t: t}
+	ts.onMail = func(c *serverConn, from string) error {
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "later"}
+	}
+	ts.start()
+	j := journalFor(t)
+	p := &progressLog{}
+	cfg := ts.config(j, p)
+	cfg.RetryBase, cfg.RetryMax = time.Hour, time.Hour
+	pool, err := NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	msgs := testMessages(2, 1, 100)
+	go func() {
+		for len(ts.mailTimes()) < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	sum, err := pool.Run(ctx, feed(t, msgs))
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Run: %v, want ErrInterrupted", err)
+	}
+	if want := (Totals{Deferred: 2}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want || len(p.records) != 2 {
+		t.Errorf("summary %+v, %d outcomes; want 2 deferred", sum.Totals, len(p.records))
+	}
+}
+
+// TestPoolTooManyConnections has the server refuse a second connection at
+// once with 421 4.7.0 at the greeting: the pool carries on with fewer
+// connections, slows down, and loses nothing.
+func TestPoolTooManyConnections(t *testing.T) {
+	ts := (&testServer{t: t, maxConns: 1}).start()
+	j := journalFor(t)
+	p := &progressLog{}
+	cfg := ts.config(j, p)
+	cfg.Connections = 3
+	cfg.Retries = 1
+	cfg.ThrottleHold = 20 * time.Millisecond
+	msgs := testMessages(40, 1, 200)
+	sum, err := runPool(t, cfg, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Totals{Sent: 40}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+		t.Errorf("summary %+v, want %+v", sum.Totals, want)
+	}
+	ts.mu.Lock()
+	refused := ts.refused
+	ts.mu.Unlock()
+	if refused == 0 || len(p.throttleEvents()) == 0 {
+		t.Errorf("%d connections refused, throttle events %v: the test did not test", refused, p.throttleEvents())
+	}
+}

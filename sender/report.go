@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 )
 
 // Totals counts recipients by status.
@@ -63,6 +66,54 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("sender: report: %w", err)
+	}
+	return nil
+}
+
+// WriteText writes the report for people: the totals, the counts per
+// reply code, then one line per recipient not sent, with row, address,
+// status and reply.
+func (r *Report) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	t := r.Totals
+	fmt.Fprintf(bw, "sent %d, failed %d, deferred %d, unknown %d\n", t.Sent, t.Failed, t.Deferred, t.Unknown)
+	if len(r.Codes) > 0 {
+		var parts []string
+		none := 0
+		for _, c := range r.Codes {
+			if c.Code == 0 {
+				none = c.Count
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%d: %d", c.Code, c.Count))
+		}
+		if none > 0 {
+			parts = append(parts, fmt.Sprintf("no reply: %d", none))
+		}
+		fmt.Fprintf(bw, "by reply code: %s\n", strings.Join(parts, ", "))
+	}
+	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
+	header := false
+	for _, rr := range r.Recipients {
+		if rr.Status == StatusSent {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(bw, "not sent:")
+			fmt.Fprintln(tw, "  ROW\tTO\tSTATUS\tREPLY")
+			header = true
+		}
+		reply := strings.ReplaceAll(rr.Reply, "\n", " ")
+		if rr.Code != 0 {
+			reply = strconv.Itoa(rr.Code) + " " + reply
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", rr.Row, rr.To, rr.Status, reply)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("sender: report: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("sender: report: %w", err)
 	}
 	return nil

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +73,12 @@ func TestReadReport(t *testing.T) {
 	got := buf.Bytes()
 	golden(t, "report.json", got)
 
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.txt", text.Bytes())
+
 	// The shape is exactly the documented one, read by a generic decoder.
 	var shape struct {
 		Totals     map[string]int   `json:"totals"`
@@ -105,5 +114,43 @@ func TestReadReportEmpty(t *testing.T) {
 	}
 	if _, err := ReadReport(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("ReadReport of a missing file succeeded")
+	}
+}
+
+// TestReportMatchesJournal appends random records and checks that the
+// journal's index (Totals, Pending) and ReadReport agree on every
+// recipient, before and after reopening.
+func TestReportMatchesJournal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	statuses := []Status{StatusIntent, StatusSent, StatusFailed, StatusDeferred, StatusUnknown}
+	for range 2000 {
+		key := fmt.Sprintf("k%d", rng.IntN(50))
+		var to []string
+		for range 1 + rng.IntN(3) {
+			to = append(to, fmt.Sprintf("R%d@example.com", rng.IntN(4)))
+		}
+		appendAll(t, j, &Record{Key: key, Row: rng.IntN(100), Recipients: to, Status: statuses[rng.IntN(len(statuses))]})
+	}
+	for reopen := range 2 {
+		rep, err := ReadReport(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := j.Totals(); got != rep.Totals {
+			t.Errorf("reopen %d: journal totals %+v, report %+v", reopen, got, rep.Totals)
+		}
+		for _, r := range rep.Recipients {
+			res := j.Pending(&Message{Key: r.Key, To: []string{strings.ToLower(r.To)}}, ResumePolicy{})
+			send := len(res.Send) == 1
+			if want := r.Status == StatusDeferred; send != want {
+				t.Fatalf("reopen %d: %s %s is %s in the report, Pending says send=%v", reopen, r.Key, r.To, r.Status, send)
+			}
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		j = openTestJournal(t, path)
 	}
 }

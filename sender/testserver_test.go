@@ -36,6 +36,7 @@ type testServer struct {
 
 	// Configuration, set before start.
 	sink           bool        // count messages and throw them away
+	maxConns       int         // more at once get "421 4.7.0 too many connections" and are closed
 	user, password string      // AUTH PLAIN required when user is set
 	tlsConfig      *tls.Config // STARTTLS offered when set
 	configure      func(*gosmtp.Server)
@@ -49,8 +50,11 @@ type testServer struct {
 	nextID    int
 	conns     []*serverConn
 	mails     []time.Time // arrival of each MAIL FROM
+	mailOpts  []gosmtp.MailOptions
 	delivered []delivery
 	sunk      int // messages thrown away by a sink
+	open      int // connections open now
+	refused   int // connections refused for maxConns
 }
 
 // Errors a data hook returns to act on the connection instead of replying.
@@ -81,6 +85,8 @@ type delivery struct {
 // right after the server's next reply, optionally sending more first.
 type faultConn struct {
 	net.Conn
+	ts         *testServer
+	closed     sync.Once
 	mu         sync.Mutex
 	closeAfter bool
 	extra      []byte
@@ -98,6 +104,16 @@ func (c *faultConn) Write(p []byte) (int, error) {
 		c.Conn.Close()
 	}
 	return n, err
+}
+
+// Close closes the connection and counts it closed.
+func (c *faultConn) Close() error {
+	c.closed.Do(func() {
+		c.ts.mu.Lock()
+		c.ts.open--
+		c.ts.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // closeAfterReply closes the connection after the next reply, sending
@@ -118,16 +134,33 @@ type listener struct {
 }
 
 func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ts := l.ts
+		ts.mu.Lock()
+		if ts.maxConns > 0 && ts.open >= ts.maxConns {
+			ts.refused++
+			ts.mu.Unlock()
+			c.Write([]byte("421 4.7.0 test.example.com Error: too many connections from 127.0.0.1\r\n"))
+			c.Close()
+			continue
+		}
+		ts.open++
+		ts.mu.Unlock()
+		return l.wrap(c), nil
 	}
-	fc := &faultConn{Conn: c}
+}
+
+func (l *listener) wrap(c net.Conn) net.Conn {
+	fc := &faultConn{Conn: c, ts: l.ts}
 	l.ts.mu.Lock()
 	l.ts.nextID++
 	l.ts.conns = append(l.ts.conns, &serverConn{id: l.ts.nextID, fc: fc})
 	l.ts.mu.Unlock()
-	return fc, nil
+	return fc
 }
 
 // start listens on a free loopback port (or the previous one after a
@@ -244,6 +277,9 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	s.ts.mu.Lock()
 	s.c.mails++
 	s.ts.mails = append(s.ts.mails, time.Now())
+	if opts != nil {
+		s.ts.mailOpts = append(s.ts.mailOpts, *opts)
+	}
 	s.ts.mu.Unlock()
 	if s.ts.user != "" && !s.authed {
 		return &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
@@ -327,6 +363,14 @@ func (ts *testServer) deliveries() map[string]int {
 		}
 	}
 	return n
+}
+
+// messages returns the messages the server accepted, and the MAIL FROM
+// parameters it saw.
+func (ts *testServer) messages() ([]delivery, []gosmtp.MailOptions) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return append([]delivery(nil), ts.delivered...), append([]gosmtp.MailOptions(nil), ts.mailOpts...)
 }
 
 func (ts *testServer) connections() []serverConn {

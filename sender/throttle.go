@@ -20,6 +20,11 @@ func isThrottleReply(code int, enhanced, text string) bool {
 	default:
 		return false
 	}
+	if enhanced == "" && strings.HasPrefix(text, "4.") {
+		// Before EHLO (a greeting) the client cannot know that the server
+		// sends enhanced codes: it is still at the start of the text.
+		enhanced, _, _ = strings.Cut(text, " ")
+	}
 	switch {
 	case strings.HasPrefix(enhanced, "4.7."):
 		return true

@@ -21,6 +21,8 @@ func TestIsThrottleReply(t *testing.T) {
 		{452, "", "Throttling: slow down", true},
 		{454, "4.7.0", "Temporary authentication failure", true},
 		{421, "4.4.2", "Connection timed out", false},
+		{421, "", "4.7.0 mailshot.test Error: too many connections from 127.0.0.1", true}, // a greeting
+		{421, "", "4.3.2 Service shutting down", false},
 		{452, "4.5.3", "Too many recipients", false},
 		{452, "4.5.3", "Maximum limit of 2 recipients reached", false}, // go-smtp
 		{451, "4.3.0", "Internal error", false},

@@ -38,7 +38,7 @@ type Credentials struct {
 // other 5xx (RFC 4954 §6). Retrying with the same credentials fails again,
 // so callers treat it as fatal. It unwraps to the *Error with the reply.
 type AuthError struct {
-	Mechanism string
+	Mechanism string // the SASL mechanism refused, such as "PLAIN"
 	// Challenge is the XOAUTH2 server's JSON error, sent in its last 334
 	// before the final 535; "" for the other mechanisms.
 	Challenge string
@@ -159,7 +159,7 @@ func (c *Client) Auth(ctx context.Context, a Auth) error {
 
 func (c *Client) auth(ctx context.Context, a Auth) error {
 	if !c.isTLS && !c.loopback {
-		return fmt.Errorf("smtp: AUTH to %s: %w", c.host, ErrEncryptionRequired)
+		return fmt.Errorf("%w to %s", ErrEncryptionRequired, c.host)
 	}
 	mech, initial, err := a.Start()
 	if err != nil {

@@ -9,6 +9,18 @@
 // and is also bounded by the timeouts of Config. Server replies that are not
 // the expected ones come back as *Error; everything else that goes wrong on
 // the connection is a *ConnError, after which the Client is unusable.
+//
+// Classifying an error from Send:
+//   - *AuthError (IsAuthFailure), from Authenticate: the credentials are
+//     wrong; fatal.
+//   - *Error: Temporary (4xx) to try again later, Permanent (5xx) to give up.
+//   - *ConnError: connect again; if Result.Committed and Result.Reply is
+//     nil, whether the message was delivered is unknown.
+//   - ErrLineTooLong, ErrMessageTooLarge, ErrSMTPUTF8Required,
+//     ErrInvalidAddress, errors.ErrUnsupported (8-bit data without 8BITMIME):
+//     this message cannot go through this server.
+//
+// Usable says whether the Client can be reused after any of them.
 package smtp
 
 import (
@@ -16,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -249,16 +262,14 @@ func (c *Client) watch(ctx context.Context) (stop func() bool) {
 		c.cancelMu.Lock()
 		defer c.cancelMu.Unlock()
 		c.cancelErr = ctx.Err()
-		c.raw.SetDeadline(aLongTimeAgo) //nolint:errcheck // best effort on a dying connection
+		c.raw.SetDeadline(aLongTimeAgo()) //nolint:errcheck // best effort on a dying connection
 	})
 }
 
 func noStop() bool { return true }
 
-var (
-	aLongTimeAgo = time.Unix(1, 0)
-	crlf         = []byte("\r\n")
-)
+// aLongTimeAgo is a deadline that has passed: I/O fails at once.
+func aLongTimeAgo() time.Time { return time.Unix(1, 0) }
 
 // setDeadline sets the read or write deadline to timeout from now or ctx's
 // deadline, whichever is sooner, unless the context was already cancelled.
@@ -269,7 +280,7 @@ func (c *Client) setDeadline(ctx context.Context, write bool, timeout time.Durat
 	}
 	c.cancelMu.Lock()
 	if c.cancelErr != nil {
-		t = aLongTimeAgo
+		t = aLongTimeAgo()
 	}
 	if write {
 		c.raw.SetWriteDeadline(t) //nolint:errcheck // a failure shows in the I/O
@@ -312,12 +323,13 @@ func (c *Client) breakConn() {
 func (c *Client) writeCmd(ctx context.Context, op string) error {
 	if c.trace.on() {
 		for rest := c.cmd; len(rest) > 0; {
-			i := bytes.Index(rest, crlf)
-			if i < 0 {
-				i = len(rest) - 2
+			line := rest
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+				line, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = nil
 			}
-			c.trace.client(op, rest[:i])
-			rest = rest[i+2:]
+			c.trace.client(op, bytes.TrimSuffix(line, []byte{'\r'}))
 		}
 	}
 	c.setDeadline(ctx, true, orDefault(c.cfg.CommandTimeout, DefaultCommandTimeout))
@@ -584,3 +596,21 @@ func (c *Client) Close() error {
 // Usable reports whether the client can run another command: false after
 // a ConnError, a 421, a rejected RSET, Quit or Close.
 func (c *Client) Usable() bool { return !c.closed && !c.broken }
+
+// TrustCA returns a TLS configuration for Config.TLSConfig that trusts the
+// system's roots and the CA certificates in the PEM file caFile, for
+// servers whose certificates a private CA signed.
+func TrustCA(caFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: reading CA file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("smtp: CA file %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{RootCAs: roots}, nil
+}

@@ -40,9 +40,15 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // encodeBody runs chunks through the data writer and returns the wire bytes.
-func encodeBody(chunks ...[]byte) ([]byte, error) {
+func encodeBody(chunks ...[]byte) ([]byte, error) { return encodeBodyWith(nil, chunks...) }
+
+// encodeBodyWith is encodeBody with the writer's buffer given: nil for a
+// new one of the usual size, or a smaller one to have blocks and flushes
+// happen within short inputs.
+func encodeBodyWith(buf []byte, chunks ...[]byte) ([]byte, error) {
 	f := &fakeConn{server: strings.NewReader("250 2.0.0 ok\r\n"), remote: loopbackAddr}
 	c := &Client{raw: f, conn: f, br: bufio.NewReader(f)}
+	c.data.buf = buf
 	w := c.startData(context.Background())
 	for _, ch := range chunks {
 		if _, err := w.Write(ch); err != nil {
@@ -292,12 +298,14 @@ func FuzzDataWriter(f *testing.F) {
 	}
 	f.Add([]byte(strings.Repeat("x", 999)), uint16(500))
 	f.Add([]byte("a\r"+strings.Repeat("x", 998)+"\r\n"), uint16(2))
+	buf := make([]byte, 0, 2*fastBlock+1) // blocks of fastBlock octets, a flush after each
+	readBuf := make([]byte, 97)
 	f.Fuzz(func(t *testing.T, in []byte, split uint16) {
-		_, lineErr := checkLines(bytes.NewReader(in), make([]byte, 97))
+		_, lineErr := checkLines(bytes.NewReader(in), readBuf)
 		if errors.Is(lineErr, ErrLineTooLong) != (longestLine(in) > maxLine) {
 			t.Fatalf("checkLines says %v, the longest line is %d octets, for %q", lineErr, longestLine(in), in)
 		}
-		whole, err := encodeBody(in)
+		whole, err := encodeBodyWith(buf, in)
 		if errors.Is(lineErr, ErrLineTooLong) != errors.Is(err, ErrLineTooLong) {
 			t.Fatalf("checkLines says %v, writer says %v, for %q", lineErr, err, in)
 		}
@@ -309,7 +317,7 @@ func FuzzDataWriter(f *testing.F) {
 		}
 		checkWire(t, in, whole)
 		i := int(split) % (len(in) + 1)
-		parts, err := encodeBody(in[:i], in[i:])
+		parts, err := encodeBodyWith(buf, in[:i], in[i:])
 		if err != nil || !bytes.Equal(parts, whole) {
 			t.Fatalf("split at %d: %q, %v; whole %q", i, parts, err, whole)
 		}

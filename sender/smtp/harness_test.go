@@ -52,7 +52,7 @@ func requireHarness(t testing.TB, addr string) {
 // harnessTLS trusts the harness's CA.
 func harnessTLS(t testing.TB) *tls.Config {
 	t.Helper()
-	pem, err := os.ReadFile(harnessCA)
+	caPEM, err := os.ReadFile(harnessCA)
 	if err != nil {
 		if os.Getenv("MAILSHOT_HARNESS") == "1" {
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func harnessTLS(t testing.TB) *tls.Config {
 		t.Skip("harness CA missing:", err)
 	}
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
+	if !roots.AppendCertsFromPEM(caPEM) {
 		t.Fatalf("%s holds no certificate", harnessCA)
 	}
 	return &tls.Config{RootCAs: roots}

@@ -140,8 +140,10 @@ func (c *Client) Rcpt(ctx context.Context, to string) error {
 
 // Data sends DATA (RFC 5321 §4.1.1.4) and returns the writer of the body:
 // it dot-stuffs, turns every line end into CRLF and refuses lines over 998
-// octets (ErrLineTooLong). Its Close sends the final dot and returns the
-// reply as an *Error unless it is 2xx. ctx covers the writes and Close.
+// octets (ErrLineTooLong). Its Close, which must be called, sends the final
+// dot and returns the reply as an *Error unless it is 2xx. ctx covers the
+// writes and Close. Send does all this and more; Data is for callers that
+// need the steps one by one.
 func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 	if err := c.begin(ctx, "DATA"); err != nil {
 		return nil, err
@@ -472,7 +474,7 @@ func (c *Client) checkMail(from string, o *MailOptions) error {
 		return err
 	}
 	if _, ok := c.ext["SMTPUTF8"]; o.UTF8 && !ok {
-		return fmt.Errorf("smtp: MAIL: %w", ErrSMTPUTF8Required)
+		return fmt.Errorf("%w: sender %q or the header fields", ErrSMTPUTF8Required, from)
 	}
 	if _, ok := c.ext["8BITMIME"]; o.EightBit && !ok {
 		return fmt.Errorf("smtp: MAIL: 8-bit message and the server does not offer 8BITMIME: %w", errors.ErrUnsupported)
@@ -490,7 +492,7 @@ func (c *Client) checkRcpt(to string) error {
 		return err
 	}
 	if _, ok := c.ext["SMTPUTF8"]; needsUTF8(to) && !ok {
-		return fmt.Errorf("smtp: RCPT %q: %w", to, ErrSMTPUTF8Required)
+		return fmt.Errorf("%w: recipient %q", ErrSMTPUTF8Required, to)
 	}
 	return nil
 }

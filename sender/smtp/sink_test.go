@@ -163,15 +163,14 @@ func (s *sink) serve(conn net.Conn) {
 	}
 }
 
-var endOfData = []byte("\r\n.\r\n")
-
 // readBody consumes the body up to and including CRLF.CRLF, searching whole
 // buffers; it returns the body's wire bytes if s.keep.
 func (s *sink) readBody(br *bufio.Reader) ([]byte, error) {
 	var (
-		kept    []byte
-		tailBuf [4]byte
-		probe   [8]byte
+		kept      []byte
+		tailBuf   [4]byte
+		probe     [8]byte
+		endOfData = []byte("\r\n.\r\n")
 	)
 	tail := append(tailBuf[:0], "\r\n"...) // the DATA line's CRLF
 	for {

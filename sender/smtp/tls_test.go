@@ -10,9 +10,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +26,7 @@ import (
 type testPKI struct {
 	server *tls.Config    // for the server
 	roots  *x509.CertPool // for the client
+	caPEM  []byte         // the CA certificate, PEM-encoded
 }
 
 func newTestPKI(t testing.TB) testPKI {
@@ -64,6 +68,7 @@ func newTestPKI(t testing.TB) testPKI {
 	return testPKI{
 		server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}},
 		roots:  roots,
+		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 	}
 }
 
@@ -222,5 +227,38 @@ func TestStartTLSRefused(t *testing.T) {
 	err = c.StartTLS(ctx)
 	if e := wantReplyError(t, err, "STARTTLS", 454); !e.Temporary() || !c.Usable() || c.TLS() {
 		t.Errorf("after a 454: usable %v, TLS %v", c.Usable(), c.TLS())
+	}
+}
+
+func TestTrustCA(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pki.caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := TrustCA(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := rawServer(t, func(conn net.Conn) {
+		tc := tls.Server(conn, pki.server)
+		if tc.Handshake() == nil {
+			tc.Write([]byte("220 mx.test ESMTP\r\n"))
+			bufio.NewReader(tc).ReadString('\n')
+		}
+	})
+	c, err := DialTLS(context.Background(), addr, &Config{TLSConfig: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o644)
+	for _, bad := range []string{notPEM, filepath.Join(dir, "missing.pem")} {
+		if _, err := TrustCA(bad); err == nil {
+			t.Errorf("TrustCA(%s) succeeded", bad)
+		}
 	}
 }

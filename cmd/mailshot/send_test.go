@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailshot/mailshot/sender/smtptest"
+)
+
+// peopleCSV writes a data file of n recipients for testdata/plain.
+func peopleCSV(t *testing.T, dir string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("email,name,code\n")
+	for i := range n {
+		fmt.Fprintf(&b, "person%04d@example.org,Person %d,C%04d\n", i, i, i)
+	}
+	return writeFile(t, dir, "people.csv", b.String())
+}
+
+// deliveries counts the messages each recipient received.
+func deliveries(msgs []smtptest.Message) map[string]int {
+	n := make(map[string]int)
+	for _, m := range msgs {
+		for _, to := range m.To {
+			n[to]++
+		}
+	}
+	return n
+}
+
+type jsonReport struct {
+	Totals     map[string]int `json:"totals"`
+	Recipients []struct {
+		Row    int    `json:"row"`
+		To     string `json:"to"`
+		Status string `json:"status"`
+		Code   int    `json:"code"`
+		Reply  string `json:"reply"`
+	} `json:"recipients"`
+}
+
+func readReport(t *testing.T, journal string) jsonReport {
+	t.Helper()
+	out, errOut, status := runCLI(t, context.Background(), "report", "--journal", journal, "--json")
+	if status != exitOK {
+		t.Fatalf("report: status %d: %s", status, errOut)
+	}
+	var r jsonReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report --json is not JSON: %v\n%s", err, out)
+	}
+	return r
+}
+
+func TestSendDeliversSamplesOnceAndResumeSendsNothing(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Username: "alice@example.test", Password: "s3cret"})
+	t.Setenv(passwordEnv, "s3cret")
+	journal := filepath.Join(t.TempDir(), "j.jsonl")
+	args := []string{"send", "-t", "../../templates/announcement", "-d", "../../samples/recipients.csv",
+		"--smtp", "smtp://alice@example.test@" + srv.Addr, "--journal", journal, "--connections", "2"}
+	out, errOut, status := runCLI(t, context.Background(), args...)
+	if status != exitOK {
+		t.Fatalf("status %d\n%s\n%s", status, out, errOut)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 12 {
+		t.Fatalf("server got %d messages, want 12", len(msgs))
+	}
+	for _, m := range msgs {
+		parsed, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := parsed.Header.AddressList("To")
+		if err != nil || len(to) != 1 || to[0].Address != m.To[0] || len(m.To) != 1 {
+			t.Errorf("envelope %v, To header %v (%v)", m.To, to, err)
+		}
+		if m.User != "alice@example.test" {
+			t.Errorf("message sent as %q", m.User)
+		}
+	}
+	if srv.Auths() != 2 {
+		t.Errorf("%d AUTH exchanges for 2 connections", srv.Auths())
+	}
+	r := readReport(t, journal)
+	if r.Totals["sent"] != 12 || len(r.Recipients) != 12 {
+		t.Errorf("report totals %v, %d recipients", r.Totals, len(r.Recipients))
+	}
+
+	// The same command again sends nothing.
+	out, errOut, status = runCLI(t, context.Background(), args...)
+	if status != exitOK || len(srv.Messages()) != 12 {
+		t.Fatalf("rerun: status %d, server has %d messages\n%s\n%s", status, len(srv.Messages()), out, errOut)
+	}
+	if !strings.Contains(errOut, "12 recipients already sent") {
+		t.Errorf("rerun does not say what it skipped:\n%s", errOut)
+	}
+}
+
+func TestSendInvalidRowsSendNothingUnlessSkipped(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	dir := t.TempDir()
+	data := writeFile(t, dir, "people.csv", "email,name,code\nok@example.org,Ok,1\nbad,Bad,2\nalso@example.org,Also,3\n")
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", journal}
+	_, errOut, status := runCLI(t, context.Background(), args...)
+	if status != exitInvalid || len(srv.Messages()) != 0 {
+		t.Fatalf("status %d, %d messages sent\n%s", status, len(srv.Messages()), errOut)
+	}
+	if !strings.Contains(errOut, data+`:3: column "email"`) || !strings.Contains(errOut, "nothing was sent") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+
+	_, errOut, status = runCLI(t, context.Background(), append(args, "--skip-invalid")...)
+	if status != exitIncomplete {
+		t.Fatalf("--skip-invalid: status %d, want %d\n%s", status, exitIncomplete, errOut)
+	}
+	got := deliveries(srv.Messages())
+	if len(got) != 2 || got["ok@example.org"] != 1 || got["also@example.org"] != 1 {
+		t.Errorf("deliveries %v", got)
+	}
+	r := readReport(t, journal)
+	if r.Totals["sent"] != 2 || r.Totals["failed"] != 1 {
+		t.Errorf("totals %v", r.Totals)
+	}
+}
+
+func TestSendWrongPasswordStopsWithStatus3(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Username: "alice@example.test", Password: "s3cret"})
+	dir := t.TempDir()
+	pwFile := writeFile(t, dir, "pw", "wrong\n")
+	data := peopleCSV(t, dir, 20)
+	journal := filepath.Join(dir, "j.jsonl")
+	_, errOut, status := runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", data,
+		"--smtp", "smtp://alice@example.test@"+srv.Addr, "--password-file", pwFile, "--journal", journal, "--connections", "3")
+	if status != exitStopped {
+		t.Fatalf("status %d, want %d\n%s", status, exitStopped, errOut)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Errorf("%d messages sent with a wrong password", len(srv.Messages()))
+	}
+	if strings.Contains(errOut, "wrong") {
+		t.Errorf("the password appears in the output:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "authentication") || !strings.Contains(errOut, "resume with: mailshot send") {
+		t.Errorf("stderr does not explain or say how to resume:\n%s", errOut)
+	}
+	if r := readReport(t, journal); r.Totals["sent"] != 0 {
+		t.Errorf("journal marks %d sent", r.Totals["sent"])
+	}
+}
+
+func TestSendPermanentFailureIsReportedAndRetriedOnlyOnRequest(t *testing.T) {
+	var refuse = "person0003@example.org"
+	srv := smtptest.Start(t, smtptest.Options{Rcpt: func(to string) error {
+		if to == refuse {
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}})
+	dir := t.TempDir()
+	data := peopleCSV(t, dir, 6)
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", journal}
+	_, errOut, status := runCLI(t, context.Background(), args...)
+	if status != exitIncomplete {
+		t.Fatalf("status %d, want %d\n%s", status, exitIncomplete, errOut)
+	}
+	r := readReport(t, journal)
+	var failed []string
+	for _, rc := range r.Recipients {
+		if rc.Status == "failed" {
+			failed = append(failed, fmt.Sprintf("%d %s %d %s", rc.Row, rc.To, rc.Code, rc.Reply))
+		}
+	}
+	if want := []string{"5 person0003@example.org 550 5.1.1 no such user"}; fmt.Sprint(failed) != fmt.Sprint(want) {
+		t.Errorf("failed recipients %q, want %q", failed, want)
+	}
+	text, _, _ := runCLI(t, context.Background(), "report", "--journal", journal)
+	if !strings.Contains(text, "person0003@example.org") || !strings.Contains(text, "550") {
+		t.Errorf("text report:\n%s", text)
+	}
+
+	// A plain rerun leaves the failure alone; --retry-failed tries it again.
+	refuse = ""
+	_, _, status = runCLI(t, context.Background(), args...)
+	if status != exitIncomplete || deliveries(srv.Messages())["person0003@example.org"] != 0 {
+		t.Fatalf("rerun: status %d, deliveries %v", status, deliveries(srv.Messages()))
+	}
+	_, errOut, status = runCLI(t, context.Background(), append(args, "--retry-failed")...)
+	got := deliveries(srv.Messages())
+	if status != exitOK || got["person0003@example.org"] != 1 || len(got) != 6 {
+		t.Fatalf("--retry-failed: status %d, deliveries %v\n%s", status, got, errOut)
+	}
+}
+
+func TestSendInterruptedThenResumedDeliversEveryoneOnce(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{DataDelay: 10 * time.Millisecond})
+	dir := t.TempDir()
+	data := peopleCSV(t, dir, 60)
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", journal, "--connections", "2"}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for len(srv.Messages()) < 10 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel() // as Ctrl-C does
+	}()
+	_, errOut, status := runCLI(t, ctx, args...)
+	if status != exitStopped || !strings.Contains(errOut, "resume with: mailshot send") {
+		t.Fatalf("interrupted run: status %d\n%s", status, errOut)
+	}
+	first := len(srv.Messages())
+	if first >= 60 {
+		t.Fatalf("the interrupted run sent everything (%d)", first)
+	}
+	_, errOut, status = runCLI(t, context.Background(), args...)
+	if status != exitOK {
+		t.Fatalf("resumed run: status %d\n%s", status, errOut)
+	}
+	got := deliveries(srv.Messages())
+	if len(got) != 60 {
+		t.Errorf("%d recipients reached, want 60", len(got))
+	}
+	for to, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d messages", to, n)
+		}
+	}
+}
+
+// TestSendKilledThenResumed runs the real binary, kills it with SIGKILL in
+// the middle of a batch, and resumes: everyone gets the message exactly
+// once, except recipients the journal marks unknown, at most one per
+// connection, who get it at most once.
+func TestSendKilledThenResumed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mailshot")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// The delay after the final dot widens the window in which a kill
+	// leaves a message delivered but unconfirmed.
+	srv := smtptest.Start(t, smtptest.Options{DataDelay: 15 * time.Millisecond})
+	const rows, conns = 150, 3
+	data := peopleCSV(t, dir, rows)
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr,
+		"--journal", journal, "--connections", fmt.Sprint(conns)}
+
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(srv.Messages()) < 40 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	killedAt := len(srv.Messages())
+	if killedAt < 40 || killedAt >= rows {
+		t.Fatalf("killed after %d messages; stderr:\n%s", killedAt, stderr.String())
+	}
+
+	before := readReport(t, journal)
+	if before.Totals["unknown"] > conns {
+		t.Errorf("%d unknown after the kill, more than %d connections", before.Totals["unknown"], conns)
+	}
+
+	resume := exec.Command(bin, args...)
+	out, err := resume.CombinedOutput()
+	code := resume.ProcessState.ExitCode()
+	if err != nil && code != exitIncomplete {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	after := readReport(t, journal)
+	unknown := map[string]bool{}
+	for _, rc := range after.Recipients {
+		if rc.Status == "unknown" {
+			unknown[rc.To] = true
+		} else if rc.Status != "sent" {
+			t.Errorf("%s ends %s", rc.To, rc.Status)
+		}
+	}
+	if len(unknown) > conns {
+		t.Errorf("%d unknown recipients, more than %d connections", len(unknown), conns)
+	}
+	if (len(unknown) > 0) != (code == exitIncomplete) {
+		t.Errorf("resume exit status %d with %d unknown", code, len(unknown))
+	}
+	got := deliveries(srv.Messages())
+	for i := range rows {
+		to := fmt.Sprintf("person%04d@example.org", i)
+		switch n := got[to]; {
+		case unknown[to] && n > 1, !unknown[to] && n != 1:
+			t.Errorf("%s received %d messages (unknown: %v)", to, n, unknown[to])
+		}
+	}
+	t.Logf("killed after %d deliveries; %d unknown; resume output:\n%s", killedAt, len(unknown), out)
+}
+
+func TestMain(m *testing.M) {
+	// Tests set MAILSHOT_SMTP_PASSWORD themselves; one from the
+	// environment must not leak into them.
+	os.Unsetenv(passwordEnv)
+	os.Exit(m.Run())
+}

@@ -1,0 +1,125 @@
+package merge
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchTemplate copies the announcement template into a new directory with
+// its logo replaced by a noisy PNG of about 30 KB, and loads it.
+func benchTemplate(b *testing.B) (*Template, int) {
+	b.Helper()
+	dir := b.TempDir()
+	for _, name := range []string{"message.txt", "message.html"} {
+		src, err := os.ReadFile(filepath.Join("../templates/announcement", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), src, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 100, 100))
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "logo.png"), buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	tmpl, err := LoadTemplate(dir, TemplateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tmpl, buf.Len()
+}
+
+// BenchmarkRenderCompose renders and composes the sample template, whose
+// image is about 30 KB, into a reused buffer. B/op stays far below the
+// image's size because its base64 is computed once, by LoadTemplate.
+// Run with -cpu 1 for messages per second on one core.
+func BenchmarkRenderCompose(b *testing.B) {
+	tmpl, size := benchTemplate(b)
+	b.ReportMetric(float64(size), "image-bytes")
+	cols := NewColumns(sampleColumns)
+	recs := make([]*Record, len(sampleRows))
+	for i, row := range sampleRows {
+		recs[i] = &Record{File: "recipients.csv", Row: i + 2, Columns: cols, Values: row}
+	}
+	var c Composer
+	var out bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m, err := tmpl.Render(recs[i%len(recs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out.Reset()
+		if err := c.Compose(&out, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(out.Len()), "msg-bytes")
+}
+
+// BenchmarkRender renders the sample template without composing.
+func BenchmarkRender(b *testing.B) {
+	tmpl, _ := benchTemplate(b)
+	cols := NewColumns(sampleColumns)
+	rec := &Record{File: "recipients.csv", Row: 2, Columns: cols, Values: sampleRows[1]}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tmpl.Render(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkPreview adds messages to a preview: B/op is the same whatever
+// b.N is, because index.html is written as messages come and each image
+// once.
+func BenchmarkPreview(b *testing.B) {
+	tmpl, _ := benchTemplate(b)
+	cols := NewColumns(sampleColumns)
+	p, err := NewPreview(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c Composer
+	var out bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		row := append([]string(nil), sampleRows[i%len(sampleRows)]...)
+		row[0] = fmt.Sprintf("p%d@example.com", i)
+		m, err := tmpl.Render(&Record{File: "recipients.csv", Row: i + 2, Columns: cols, Values: row})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out.Reset()
+		if err := c.Compose(&out, m); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Add(m, out.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

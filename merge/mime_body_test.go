@@ -1,0 +1,83 @@
+package merge
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+	"testing"
+)
+
+// FuzzBodyEncoding checks the text body encoder on any input: the output
+// has CRLF line ends only, no line over 76 octets when quoted-printable or
+// over 998 octets at all, only ASCII, and decodes back to the input with
+// its line breaks as CRLF.
+func FuzzBodyEncoding(f *testing.F) {
+	for _, seed := range []string{
+		"", "Hello\nworld\n", "Hello\r\nworld", "lone\rCR", "Grüße 🎟\n", "trailing space \n", "tab\t\n",
+		strings.Repeat("x", 2000), strings.Repeat("word ", 400), "=3D already\n", ".\n.leading dot\n", "\x00\x01\xff",
+		"From the start\n", "--=_golden-boundary-1\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		enc := textEncoding(s)
+		var b bytes.Buffer
+		if err := writeText(&b, enc, s); err != nil {
+			t.Fatal(err)
+		}
+		out := b.Bytes()
+		limit := maxLineLength
+		if enc == encodingQuotedPrintable {
+			limit = 76
+		}
+		for i, line := range bytes.Split(out, []byte("\r\n")) {
+			if bytes.ContainsAny(line, "\r\n") {
+				t.Fatalf("line %d holds a bare CR or LF: %q", i, line)
+			}
+			if len(line) > limit {
+				t.Fatalf("%s line %d is %d octets long", enc, i, len(line))
+			}
+			for _, c := range line {
+				if c >= 0x80 || c == 0 {
+					t.Fatalf("%s line %d holds octet %#x", enc, i, c)
+				}
+			}
+		}
+		var back []byte
+		if enc == encodingQuotedPrintable {
+			var err error
+			if back, err = io.ReadAll(quotedprintable.NewReader(bytes.NewReader(out))); err != nil {
+				t.Fatalf("%q encodes to %q, which does not decode: %v", s, out, err)
+			}
+		} else {
+			back = out
+		}
+		want := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n"), "\n", "\r\n")
+		if string(back) != want {
+			t.Fatalf("%q encodes as %s to %q, which decodes to %q", s, enc, out, back)
+		}
+	})
+}
+
+// FuzzBase64Lines checks that encodeBase64Lines writes lines of 76
+// characters that decode back to the input.
+func FuzzBase64Lines(f *testing.F) {
+	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000} {
+		f.Add(bytes.Repeat([]byte{0xfb}, n))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := encodeBase64Lines(data)
+		lines := strings.Split(string(out), "\r\n")
+		for i, line := range lines {
+			if len(line) > base64LineLength || i < len(lines)-1 && len(line) != base64LineLength {
+				t.Fatalf("line %d of %d is %d characters long", i, len(lines), len(line))
+			}
+		}
+		back, err := base64.StdEncoding.DecodeString(strings.Join(lines, ""))
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("%x encodes to %q, which decodes to %x (%v)", data, out, back, err)
+		}
+	})
+}

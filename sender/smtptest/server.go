@@ -1,0 +1,175 @@
+// Package smtptest runs an SMTP server in the test process, on loopback,
+// in the manner of net/http/httptest: tests of code that sends mail start
+// one, point the code at its Addr, and then look at what it received. The
+// server is github.com/emersion/go-smtp's, an independent implementation of
+// RFC 5321, so a test checks our client against someone else's reading of
+// the protocol.
+package smtptest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// Message is one message the server accepted.
+type Message struct {
+	From string   // MAIL FROM address
+	To   []string // RCPT TO addresses accepted
+	Data []byte   // the message as received, CRLF line ends, dot-stuffing removed
+	User string   // the authenticated user, "" without AUTH
+}
+
+// Options configures a Server. The zero value is a plain server without
+// AUTH that accepts everything.
+type Options struct {
+	// Username and Password, when Username is set, make AUTH PLAIN
+	// available and required before MAIL.
+	Username, Password string
+	// DataDelay is how long the server waits after the final dot before it
+	// replies, having already accepted the message: a process killed in
+	// that window leaves a message delivered but unconfirmed.
+	DataDelay time.Duration
+	// Rcpt, if not nil, is called for each RCPT TO; a non-nil error (a
+	// *gosmtp.SMTPError for a chosen reply) refuses that recipient.
+	Rcpt func(to string) error
+}
+
+// Server is a running SMTP server on 127.0.0.1.
+type Server struct {
+	// Addr is the host:port the server listens on.
+	Addr string
+
+	opts Options
+	srv  *gosmtp.Server
+
+	mu       sync.Mutex
+	messages []Message
+	auths    int
+}
+
+// Start starts a server on a free loopback port and stops it when the test
+// ends.
+func Start(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("smtptest: listen: %v", err)
+	}
+	s := &Server{Addr: l.Addr().String(), opts: opts}
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &session{s: s}, nil
+	}))
+	s.srv.Domain = "smtptest.test"
+	s.srv.AllowInsecureAuth = true // loopback only
+	s.srv.ReadTimeout = 30 * time.Second
+	s.srv.WriteTimeout = 30 * time.Second
+	s.srv.MaxRecipients = 100
+	s.srv.ErrorLog = discardLogger{}
+	go s.srv.Serve(l)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server and closes every connection.
+func (s *Server) Close() { s.srv.Close() }
+
+// Messages returns a copy of the list of messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Auths counts the AUTH exchanges that succeeded.
+func (s *Server) Auths() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.auths
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)        {}
+
+var errAuthRequired = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+
+var errBadCredentials = &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+
+// session is one connection's state.
+type session struct {
+	s    *Server
+	user string
+	from string
+	to   []string
+}
+
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		if user != ss.s.opts.Username || pass != ss.s.opts.Password {
+			return errBadCredentials
+		}
+		ss.user = user
+		ss.s.mu.Lock()
+		ss.s.auths++
+		ss.s.mu.Unlock()
+		return nil
+	}
+	if mech != sasl.Plain {
+		return nil, gosmtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+}
+
+func (ss *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	if ss.s.opts.Username != "" && ss.user == "" {
+		return errAuthRequired
+	}
+	ss.from, ss.to = from, nil
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if f := ss.s.opts.Rcpt; f != nil {
+		if err := f(to); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		return err
+	}
+	if len(ss.to) == 0 {
+		return errors.New("smtptest: no recipients")
+	}
+	ss.s.mu.Lock()
+	ss.s.messages = append(ss.s.messages, Message{From: ss.from, To: ss.to, Data: buf.Bytes(), User: ss.user})
+	ss.s.mu.Unlock()
+	if d := ss.s.opts.DataDelay; d > 0 {
+		time.Sleep(d)
+	}
+	return nil
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
