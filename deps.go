@@ -3,6 +3,7 @@
 package tools
 
 import (
+	_ "github.com/BurntSushi/toml"
 	_ "github.com/emersion/go-sasl"
 	_ "github.com/emersion/go-smtp"
 	_ "github.com/schollz/progressbar/v3"

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -71,18 +72,36 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	if err != nil {
 		return fmt.Errorf("merge: row %d: %w", m.Row, err)
 	}
-	bw := bufio.NewWriter(w)
-	bw.Write(header)
-	bw.WriteString("MIME-Version: 1.0\r\n")
-	body.write(bw)
+	// A bytes.Buffer, where messages are usually composed, needs no
+	// buffering and cannot fail.
+	var mw messageWriter
+	bw, ok := w.(*bytes.Buffer)
+	if ok {
+		bw.Grow(len(header) + len(m.Text) + len(m.HTML) + 1024)
+		mw = bw
+	} else {
+		mw = bufio.NewWriter(w)
+	}
+	mw.Write(header)
+	mw.WriteString("MIME-Version: 1.0\r\n")
+	body.write(mw)
 	if body.children == nil && body.part == nil && !strings.HasSuffix(body.text, "\n") && !strings.HasSuffix(body.text, "\r") {
 		// A message ends with a line break, as SMTP will send it.
-		bw.WriteString("\r\n")
+		mw.WriteString("\r\n")
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("merge: writing message: %w", err)
+	if bw, ok := mw.(*bufio.Writer); ok {
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("merge: writing message: %w", err)
+		}
 	}
 	return nil
+}
+
+// messageWriter is where Compose writes: a *bytes.Buffer, or a
+// *bufio.Writer whose errors stick until Flush.
+type messageWriter interface {
+	io.Writer
+	io.StringWriter
 }
 
 func (c *Composer) now() time.Time {
@@ -355,9 +374,8 @@ func (c *Composer) multipart(subtype string, children []*entity, typ string) (*e
 	return &entity{header: h, boundary: boundary, children: children}, err
 }
 
-// write writes e's header fields, a blank line and its body to w. Errors
-// stick in w and come out of its Flush.
-func (e *entity) write(w *bufio.Writer) {
+// write writes e's header fields, a blank line and its body to w.
+func (e *entity) write(w messageWriter) {
 	w.Write(e.header)
 	w.WriteString("\r\n")
 	switch {

@@ -5,37 +5,14 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"net/mail"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"unicode"
 )
 
-// The functions templates can call, besides text/template's own (if, eq,
-// printf, urlquery and so on):
-//
-//	default DEFAULT VALUE  VALUE, or DEFAULT when VALUE is empty or blank:
-//	                       {{default "friend" .name}}, {{.name | default "friend"}}.
-//	                       An action that calls default may print nothing.
-//	upper S, lower S       S in upper or lower case.
-//	title S                S with the first letter of each word upper-cased.
-//	trim S                 S without leading and trailing white space.
-//	index . "Column"       the cell of a column whose name is not an
-//	                       identifier: {{index . "First Name"}}.
-//	address [NAME] EMAIL   a mailbox for From, To, Cc, Bcc or Reply-To, quoted
-//	                       or encoded as needed, whatever the name holds:
-//	                       To: {{address .name .email}}.
-//	inline PATH            message.html only: a cid: URL for the image PATH
-//	                       under the template directory, embedded once per
-//	                       message however often it is used:
-//	                       <img src="{{inline "logo.png"}}">.
-//	attach PATH            bodies only: attaches the file PATH under the
-//	                       attachments directory, once per message; prints
-//	                       nothing: {{attach "agenda.pdf"}}, {{attach .certificate}}.
-//
-// Every action that prints a cell must print something: an empty cell there
-// makes the row invalid, unless the action calls default. A column the data
-// lacks makes every row invalid, wherever the template names it.
+// The functions templates can call are documented with Template.
 
 // funcContext says which part of a template functions are for.
 type funcContext int
@@ -61,6 +38,8 @@ func (t *Template) funcs(ctx funcContext) map[string]any {
 	}
 	if ctx != headerContext {
 		fm["attach"] = t.attach
+	} else {
+		fm["unsubscribe"] = unsubscribe
 	}
 	if ctx == htmlContext {
 		fm["inline"] = t.inline
@@ -251,4 +230,23 @@ func (t *Template) usedFile(kind fileKind, column, path string) (*Part, error) {
 		return nil, columnError(column, fmt.Errorf("%s: %w", kind, err))
 	}
 	return p, nil
+}
+
+// unsubscribe returns <URL> for a List-Unsubscribe header (RFC 2369): base
+// followed by each value, query-escaped. The URL must be https (for
+// one-click unsubscribe, RFC 8058) or mailto.
+func unsubscribe(base string, values ...string) (string, error) {
+	var b strings.Builder
+	b.WriteString(base)
+	for _, v := range values {
+		if strings.TrimSpace(v) == "" {
+			return "", errors.New("unsubscribe: a value for the URL is empty, so the link could not name the recipient")
+		}
+		b.WriteString(url.QueryEscape(v))
+	}
+	u, err := url.Parse(b.String())
+	if err != nil || (u.Scheme != "https" && u.Scheme != "mailto") || (u.Scheme == "https" && u.Host == "") {
+		return "", fmt.Errorf("unsubscribe: %q is not an https: or mailto: URL", base)
+	}
+	return "<" + u.String() + ">", nil
 }

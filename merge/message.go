@@ -158,3 +158,51 @@ func put(h hash.Hash, s string) {
 	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
 	h.Write([]byte(s))
 }
+
+// Header returns the value of the first header field named name (compared
+// without case) among m.Headers, and whether there is one.
+func (m *Message) Header(name string) (string, bool) {
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+// addOneClickUnsubscribe adds List-Unsubscribe-Post: List-Unsubscribe=One-Click
+// (RFC 8058 §3.1) when List-Unsubscribe holds an https URI and the template
+// did not set List-Unsubscribe-Post itself. Gmail and Yahoo require one-click
+// unsubscribe from bulk senders.
+func (m *Message) addOneClickUnsubscribe() {
+	v, ok := m.Header("List-Unsubscribe")
+	if !ok || !strings.Contains(strings.ToLower(v), "<https://") {
+		return
+	}
+	if _, ok := m.Header("List-Unsubscribe-Post"); ok {
+		return
+	}
+	m.Headers = append(m.Headers, HeaderField{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"})
+}
+
+// TestSubjectPrefix starts the Subject of every test copy.
+const TestSubjectPrefix = "[TEST] "
+
+// WouldSendToHeader names the header field of a test copy that lists the
+// recipients the real message would go to.
+const WouldSendToHeader = "X-Mailshot-Would-Send-To"
+
+// TestCopy returns a copy of m for a test send: the same message, its
+// Subject prefixed with "[TEST] " and the recipients it would really go to
+// (To, Cc and Bcc) listed in an X-Mailshot-Would-Send-To header, with a
+// Date and Message-ID of its own. The To and Cc headers still show the real
+// recipients, as they will see them; the caller delivers the copy only to
+// the tester, and m is unchanged.
+func (m *Message) TestCopy() *Message {
+	c := *m
+	c.Subject = TestSubjectPrefix + m.Subject
+	c.Date, c.MessageID = time.Time{}, ""
+	c.Headers = append(append([]HeaderField(nil), m.Headers...),
+		HeaderField{Name: WouldSendToHeader, Value: strings.Join(m.Recipients(), ", ")})
+	return &c
+}

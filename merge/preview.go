@@ -56,6 +56,12 @@ func NewPreview(dir string) (*Preview, error) {
 // Add writes m, whose composed form is eml, into the preview, and lists it
 // in index.html.
 func (p *Preview) Add(m *Message, eml []byte) error {
+	p.mu.Lock()
+	closed := p.index == nil
+	p.mu.Unlock()
+	if closed {
+		return errors.New("merge: preview: Add after Close")
+	}
 	name := previewName(m)
 	if err := os.WriteFile(filepath.Join(p.dir, name+".eml"), eml, 0o644); err != nil {
 		return fmt.Errorf("merge: preview: %w", err)

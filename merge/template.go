@@ -43,9 +43,36 @@ type TemplateOptions struct {
 // header value is a template of its own: an action cannot span fields.
 //
 // Templates see the row: {{.email}}, or {{index . "First Name"}} for a
-// column name that is not an identifier. The functions are described with
-// funcs; in short: default, upper, lower, title, trim, index, address,
-// inline (HTML only) and attach (bodies only).
+// column name that is not an identifier. Besides text/template's own
+// functions (if, eq, printf, urlquery and so on) they can call:
+//
+//	default DEFAULT VALUE  VALUE, or DEFAULT when VALUE is empty or blank:
+//	                       {{default "friend" .name}}, {{.name | default "friend"}}
+//	upper S, lower S       S in upper or lower case
+//	title S                S with the first letter of each word upper-cased
+//	trim S                 S without leading and trailing white space
+//	index . "Column"       the cell of a column whose name is not an identifier
+//	address [NAME] EMAIL   one mailbox for From, To, Cc, Bcc or Reply-To, with
+//	                       the name quoted or encoded whatever it holds, and
+//	                       EMAIL checked to be exactly one address:
+//	                       To: {{address .name .email}}
+//	inline PATH            message.html only: a cid: URL for the image PATH
+//	                       under the template directory, which the message
+//	                       carries once however often it is used:
+//	                       <img src="{{inline "logo.png"}}">
+//	attach PATH            bodies only: attaches the file PATH under
+//	                       TemplateOptions.AttachmentsDir, once per message,
+//	                       and prints nothing: {{attach .certificate}}
+//
+// A column the data lacks makes every row invalid, wherever the template
+// names it, even in a branch not taken; templates never print "<no value>".
+// An action that prints a cell must print something: an empty cell there
+// makes the row invalid, unless the action calls default, which is how a
+// template says empty is fine ({{default "" .middle}}). Conditions are not
+// affected: {{if .vip}} tests an empty cell as false. PATH may not leave its
+// directory: no "..", no absolute path, no symbolic link pointing out.
+// Files the template names literally are read and base64-encoded once, when
+// it is loaded; files named by a column are read for each message.
 //
 // A Template is safe for concurrent use by multiple goroutines.
 type Template struct {
@@ -57,6 +84,10 @@ type Template struct {
 	text    *texttemplate.Template // nil: no text body
 	html    *htmltemplate.Template // nil: no HTML body
 	columns []string               // columns the template names
+
+	// textSize and htmlSize are how much room to make when rendering
+	// the bodies: their templates' sizes plus a quarter.
+	textSize, htmlSize int
 
 	// files holds the files the template names literally, read and
 	// base64-encoded once by LoadTemplate; read-only afterwards.
@@ -128,6 +159,7 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 	case err != nil:
 		return nil, err
 	default:
+		t.htmlSize = len(htmlSrc) + len(htmlSrc)/4
 		t.html, err = htmltemplate.New(htmlPath).Option("missingkey=error").Funcs(t.funcs(htmlContext)).Parse(htmlSrc)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
@@ -143,6 +175,7 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 		// Pad the body with the lines before it so that errors give
 		// message.txt's own line numbers, then take the padding out.
 		pad := strings.Repeat("\n", bodyLine-1)
+		t.textSize = len(body) + len(body)/4
 		t.text, err = texttemplate.New(textPath).Option("missingkey=error").Funcs(t.funcs(textContext)).Parse(pad + body)
 		if err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
@@ -360,6 +393,7 @@ func (t *Template) Render(rec *Record) (*Message, error) {
 			return nil, rowError(h.blame(data), fmt.Errorf("%s header: %w", h.name, err))
 		}
 	}
+	m.addOneClickUnsubscribe()
 	if len(m.Recipients()) == 0 {
 		var cols []string
 		for _, h := range t.headers {
@@ -370,14 +404,16 @@ func (t *Template) Render(rec *Record) (*Message, error) {
 		return nil, rowError(lastOrEmpty(cols), errors.New("no recipient: To, Cc and Bcc are all empty"))
 	}
 	if t.text != nil {
-		b.Reset()
+		var b strings.Builder
+		b.Grow(t.textSize)
 		if err := t.text.Execute(&b, data); err != nil {
 			return nil, t.execError(rec, err)
 		}
 		m.Text = b.String()
 	}
 	if t.html != nil {
-		b.Reset()
+		var b strings.Builder
+		b.Grow(t.htmlSize)
 		if err := t.html.Execute(&b, data); err != nil {
 			return nil, t.execError(rec, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -294,8 +295,10 @@ func TestRenderHeaders(t *testing.T) {
 		{name: "List-Unsubscribe urlquery", files: headers(std + "\nList-Unsubscribe: <https://example.org/u?t={{urlquery .tag}}>"), columns: cols,
 			values: row("a@example.com", "A", "s", "", "ü &x"),
 			check: func(t *testing.T, m *Message) {
-				if len(m.Headers) != 1 || m.Headers[0].Value != "<https://example.org/u?t=%C3%BC+%26x>" {
-					t.Errorf("Headers = %v", m.Headers)
+				// An https URI also gets one-click unsubscribe (RFC 8058).
+				want := []HeaderField{{"List-Unsubscribe", "<https://example.org/u?t=%C3%BC+%26x>"}, {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"}}
+				if !slices.Equal(m.Headers, want) {
+					t.Errorf("Headers = %v, want %v", m.Headers, want)
 				}
 			}},
 		{name: "long name", files: headers(std), columns: cols, values: row("a@example.com", strings.Repeat("x", 1000), "s", "", ""), err: "does not fit in a line"},

@@ -166,3 +166,26 @@ func TestPreviewWritesOneParsableMessagePerRow(t *testing.T) {
 		t.Errorf("--limit 3: status %d, %d files, output %q", status, len(emls), stdout)
 	}
 }
+
+func TestCheckWarnsWhenABulkBatchHasNoUnsubscribe(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{bulkThreshold, bulkThreshold + 1} {
+		data := peopleCSV(t, dir, n)
+		out, _, status := runCLI(t, context.Background(), "check", "-t", "testdata/plain", "-d", data)
+		warned := strings.Contains(out, "no List-Unsubscribe header")
+		if status != exitOK || warned != (n > bulkThreshold) {
+			t.Errorf("%d rows: status %d, warned %v:\n%s", n, status, warned, out)
+		}
+	}
+	// The announcement template has one: no warning however many rows.
+	var b strings.Builder
+	b.WriteString("email,name,First Name,city,ticket,date\n")
+	for i := range bulkThreshold + 5 {
+		b.WriteString("p" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "@example.org,N,F,C," + strings.Repeat("1", 1+i%5) + ",2026-01-01\n")
+	}
+	data := writeFile(t, dir, "ann.csv", b.String())
+	out, _, _ := runCLI(t, context.Background(), "check", "-t", "../../templates/announcement", "-d", data)
+	if strings.Contains(out, "List-Unsubscribe") {
+		t.Errorf("warned although the template sets List-Unsubscribe:\n%s", out)
+	}
+}

@@ -74,14 +74,25 @@ func (f *inputFlags) name() string {
 	return base(f.template) + "-" + base(f.data)
 }
 
+// bulkThreshold is the number of messages above which a batch counts as
+// bulk mail, which Gmail and Yahoo accept only with one-click unsubscribe.
+const bulkThreshold = 100
+
 // validation counts what a pass over the data found.
 type validation struct {
 	rows, invalid, duplicates int
+	noUnsubscribe             int // valid messages without List-Unsubscribe
 }
 
 func (v validation) summary() string {
-	return fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
+	s := fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
 		v.rows, v.rows-v.invalid, v.invalid, v.duplicates)
+	if valid := v.rows - v.invalid; valid > bulkThreshold && v.noUnsubscribe > 0 {
+		s += fmt.Sprintf("\nwarning: %d of %d messages have no List-Unsubscribe header; Gmail and Yahoo require one-click unsubscribe from bulk senders:"+
+			"\n  add List-Unsubscribe: {{unsubscribe \"https://example.org/unsubscribe?id=\" .id}} to message.txt (see README)",
+			v.noUnsubscribe, valid)
+	}
+	return s
 }
 
 // validate renders and composes every row, printing each invalid row and
@@ -113,6 +124,11 @@ func validate(ctx context.Context, b *merge.Batch, out io.Writer, each func(it *
 			fallthrough
 		default:
 			eml = buf.Bytes()
+		}
+		if it.Err == nil {
+			if _, ok := it.Message.Header("List-Unsubscribe"); !ok {
+				v.noUnsubscribe++
+			}
 		}
 		if each != nil {
 			return each(it, eml)

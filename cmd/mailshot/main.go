@@ -9,6 +9,7 @@
 //	mailshot preview -t DIR -d FILE -o OUTDIR  write .eml files and index.html
 //	mailshot send    -t DIR -d FILE --smtp URL send, journal, resume
 //	mailshot report  --journal FILE            totals and recipients not sent
+//	mailshot init    DIR                       write a starter kit
 //
 // Exit status: 0 success; 1 usage or invalid input (nothing sent); 2 the run
 // finished but some recipients failed, stayed deferred or are unknown; 3
@@ -44,6 +45,7 @@ Usage:
   mailshot preview -t DIR -d FILE -o OUTDIR [flags]   write .eml files and index.html
   mailshot send    -t DIR -d FILE --smtp URL [flags]  send, with a journal for resume
   mailshot report  --journal FILE [--json]            totals and recipients not sent
+  mailshot init    DIR                                write a starter template and data
 
 Run 'mailshot COMMAND -h' for a command's flags.
 
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSend(ctx, rest, stdin, stdout, stderr)
 	case "report":
 		return runReport(ctx, rest, stdout, stderr)
+	case "init":
+		return runInit(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

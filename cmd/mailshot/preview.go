@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,20 +11,30 @@ import (
 	"github.com/mailshot/mailshot/merge"
 )
 
+// previewFlags are preview's flags.
+type previewFlags struct {
+	in    inputFlags
+	out   string
+	limit int
+}
+
+func (f *previewFlags) register(fs *flag.FlagSet) {
+	f.in.register(fs)
+	fs.StringVar(&f.out, "o", "", "output `DIR` for the .eml files and index.html")
+	fs.StringVar(&f.out, "out", "", "same as -o")
+	fs.IntVar(&f.limit, "limit", 0, "write at most `N` messages (0: all)")
+}
+
 func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("preview", stderr, "mailshot preview -t DIR -d FILE -o OUTDIR [flags]",
 		"Validates every row as check does, then writes one .eml file per recipient and an\n"+
 			"index.html to OUTDIR. Open OUTDIR/index.html in a browser to see every message.")
-	var in inputFlags
-	in.register(fs)
-	var out string
-	var limit int
-	fs.StringVar(&out, "o", "", "output `DIR` for the .eml files and index.html")
-	fs.StringVar(&out, "out", "", "same as -o")
-	fs.IntVar(&limit, "limit", 0, "write at most `N` messages (0: all)")
+	var f previewFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	in, out, limit := f.in, f.out, f.limit
 	if out == "" {
 		return usageError{errors.New("preview needs -o OUTDIR")}
 	}

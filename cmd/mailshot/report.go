@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -10,18 +11,28 @@ import (
 	"github.com/mailshot/mailshot/sender"
 )
 
+// reportFlags are report's flags.
+type reportFlags struct {
+	journal string
+	json    bool
+}
+
+func (f *reportFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.journal, "journal", "", "journal `FILE` written by mailshot send")
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+}
+
 func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", stderr, "mailshot report --journal FILE [--json]",
 		"Summarises a send journal: totals per status and per reply code, then every\n"+
 			"recipient not sent with its row and the server's reply. With --json, prints one\n"+
 			"object listing every recipient (see README).")
-	var journal string
-	var asJSON bool
-	fs.StringVar(&journal, "journal", "", "journal `FILE` written by mailshot send")
-	fs.BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	var f reportFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	journal, asJSON := f.journal, f.json
 	if journal == "" {
 		return usageError{errors.New("report needs --journal FILE (send prints its journal's name when it starts)")}
 	}

@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/mail"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
+	"github.com/mailshot/mailshot/sender/smtp"
 )
 
 // sendFlags are send's own flags.
@@ -34,15 +36,10 @@ type sendFlags struct {
 	limit         int
 	trace         string
 	helo          string
+	testTo        string
 }
 
-func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("send", stderr, "mailshot send -t DIR -d FILE --smtp URL [flags]",
-		"Validates and renders every row, then sends one message per row through the SMTP\n"+
-			"server, recording every outcome in a journal. Running the same command again\n"+
-			"resumes: recipients already sent are never sent again.\n\n"+
-			"The password comes from $"+passwordEnv+", --password-file, or a prompt.")
-	var f sendFlags
+func (f *sendFlags) register(fs *flag.FlagSet) {
 	f.in.register(fs)
 	fs.StringVar(&f.smtpURL, "smtp", "", "server `URL`: smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS); no user means no AUTH")
 	fs.StringVar(&f.journal, "journal", "", "journal `FILE` (default: TEMPLATE-DATA.journal.jsonl in the current directory)")
@@ -56,9 +53,20 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.BoolVar(&f.retryFailed, "retry-failed", false, "also retry recipients that failed permanently in an earlier run")
 	fs.BoolVar(&f.resendUnknown, "resend-unknown", false, "also resend recipients whose outcome is unknown (they may get the message twice)")
 	fs.IntVar(&f.limit, "limit", 0, "send at most `N` messages in this run (0: all)")
-	fs.StringVar(&f.cred.passwordFile, "password-file", "", "read the SMTP password from `FILE`")
+	f.cred.register(fs)
 	fs.StringVar(&f.trace, "trace", "", "write the SMTP transcript (credentials redacted) to `FILE`")
 	fs.StringVar(&f.helo, "helo", "", "`NAME` to send in EHLO (default: this host's name)")
+	fs.StringVar(&f.testTo, "test-to", "", "test send: deliver the first --limit messages (default 1), Subject marked [TEST], only to `ADDRESS`; nothing is journalled")
+}
+
+func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("send", stderr, "mailshot send -t DIR -d FILE --smtp URL [flags]",
+		"Validates and renders every row, then sends one message per row through the SMTP\n"+
+			"server, recording every outcome in a journal. Running the same command again\n"+
+			"resumes: recipients already sent are never sent again.\n\n"+
+			"The password comes from $"+passwordEnv+", --password-file, or a prompt.")
+	var f sendFlags
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,23 +88,36 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	tlsConfig, err := f.tlsConfig()
+	var tlsConfig *tls.Config
+	if f.tlsCA != "" {
+		if tlsConfig, err = smtp.TrustCA(f.tlsCA); err != nil {
+			return withHint(err, "--tls-ca takes the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+		}
+	}
+	creds, err := f.cred.credentials(ctx, ep, stdin, stderr)
 	if err != nil {
 		return err
 	}
-	creds, err := f.cred.credentials(ep, stdin, stderr)
-	if err != nil {
-		return err
+	var testTo *mail.Address
+	var journal *sender.Journal // nil for a test send: nothing is journalled
+	if f.testTo != "" {
+		if testTo, err = mail.ParseAddress(f.testTo); err != nil {
+			return usageError{fmt.Errorf("--test-to %q is not an email address", f.testTo)}
+		}
+		if f.limit == 0 {
+			f.limit = 1
+		}
+		fmt.Fprintf(stderr, "test send: the first %d messages go only to %s, nothing is journalled\n", f.limit, testTo.Address)
+	} else {
+		if f.journal == "" {
+			f.journal = f.in.name() + ".journal.jsonl"
+		}
+		if journal, err = sender.OpenJournal(f.journal); err != nil {
+			return withHint(err, "--journal names the file that records every outcome; another mailshot may be using it")
+		}
+		defer journal.Close()
+		fmt.Fprintf(stderr, "journal: %s\n", f.journal)
 	}
-	if f.journal == "" {
-		f.journal = f.in.name() + ".journal.jsonl"
-	}
-	journal, err := sender.OpenJournal(f.journal)
-	if err != nil {
-		return withHint(err, "--journal names the file that records every outcome; another mailshot may be using it")
-	}
-	defer journal.Close()
-	fmt.Fprintf(stderr, "journal: %s\n", f.journal)
 	policy := sender.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown}
 
 	// Preflight: every row valid and rendered before the first message leaves.
@@ -105,7 +126,11 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil
 		}
-		plan.count(journal.Pending(senderMessage(it, nil), policy), f.limit)
+		r := journal.Pending(senderMessage(it, nil), policy)
+		if testTo != nil {
+			r.Send = []string{testTo.Address}
+		}
+		plan.count(r, f.limit)
 		return nil
 	})
 	if err != nil {
@@ -169,11 +194,27 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	// The send pass renders again (nothing is held from the preflight), so
 	// memory stays flat in the number of rows.
-	queued := 0
+	queued, queuedRcpts := 0, 0
+	queue := func(m *sender.Message, err error) error {
+		if err != nil {
+			return err
+		}
+		select {
+		case messages <- m:
+			queued++
+			queuedRcpts += len(m.To)
+			return nil
+		case <-stopped:
+			return errPoolStopped
+		}
+	}
 	produceErr := func() error {
 		defer close(messages)
 		_, err := validate(ctx, b, io.Discard, func(it *merge.Item, eml []byte) error {
 			if it.Err != nil {
+				if journal == nil {
+					return nil
+				}
 				return recordInvalid(ctx, journal, b.Data, it, f.skipInvalid)
 			}
 			if it.DuplicateOf != 0 {
@@ -183,6 +224,9 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 				return errLimitReached
 			}
 			m := senderMessage(it, nil)
+			if testTo != nil {
+				return queue(testMessage(it, testTo))
+			}
 			pending := journal.Pending(m, policy)
 			if pending.Changed {
 				fmt.Fprintf(stderr, "%s:%d: %s was already sent; the row or template changed since, and it is not sent again\n", b.Data, it.Row, it.Key)
@@ -192,13 +236,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			}
 			m.To = pending.Send
 			m.Body = bytes.Clone(eml)
-			select {
-			case messages <- m:
-				queued++
-				return nil
-			case <-stopped:
-				return errPoolStopped
-			}
+			return queue(m, nil)
 		})
 		return err
 	}()
@@ -207,8 +245,10 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if errors.Is(produceErr, errLimitReached) || errors.Is(produceErr, errPoolStopped) || errors.Is(produceErr, context.Canceled) {
 		produceErr = nil
 	}
-	if err := journal.Sync(context.WithoutCancel(ctx)); err != nil && res.err == nil {
-		res.err = err
+	if journal != nil {
+		if err := journal.Sync(context.WithoutCancel(ctx)); err != nil && res.err == nil {
+			res.err = err
+		}
 	}
 	if res.sum != nil {
 		printSummary(stdout, res.sum, plan)
@@ -219,8 +259,16 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if produceErr != nil {
 		return produceErr
 	}
+	if s := res.sum; s.Sent+s.Failed+s.Deferred+s.Unknown < queuedRcpts {
+		// Never claim success for recipients without an outcome.
+		fmt.Fprintf(stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n",
+			queuedRcpts-(s.Sent+s.Failed+s.Deferred+s.Unknown))
+		return statusError{status: exitIncomplete, msg: "incomplete"}
+	}
 	if res.sum.Failed+res.sum.Deferred+res.sum.Unknown > 0 || plan.failedBefore+plan.unknownBefore > 0 || v.invalid > 0 {
-		fmt.Fprintf(stderr, "not every recipient was sent: mailshot report --journal %s\n", shellQuote(f.journal))
+		if journal != nil {
+			fmt.Fprintf(stderr, "not every recipient was sent: mailshot report --journal %s\n", shellQuote(f.journal))
+		}
 		return statusError{status: exitIncomplete, msg: "incomplete"}
 	}
 	return nil
@@ -230,6 +278,23 @@ var (
 	errLimitReached = errors.New("--limit reached")
 	errPoolStopped  = errors.New("pool stopped")
 )
+
+// testMessage renders the test copy of a row for --test-to.
+func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
+	c := it.Message.TestCopy()
+	var body bytes.Buffer
+	if err := (&merge.Composer{}).Compose(&body, c); err != nil {
+		return nil, err
+	}
+	return &sender.Message{
+		Key:       "test " + it.Key,
+		Row:       it.Row,
+		MessageID: c.MessageID,
+		From:      c.From.Address,
+		To:        []string{to.Address},
+		Body:      body.Bytes(),
+	}, nil
+}
 
 // senderMessage turns a rendered row into what the pool sends.
 func senderMessage(it *merge.Item, body []byte) *sender.Message {
@@ -305,17 +370,8 @@ func printSummary(w io.Writer, s *sender.Summary, p sendPlan) {
 // stoppedError explains why a run stopped early, prints the command that
 // resumes it, and returns exit status 3.
 func stoppedError(err error, args []string, journal string, stderr io.Writer) error {
-	hint := ""
-	switch {
-	case errors.Is(err, sender.ErrAuthFailed):
-		hint = "check the user name in --smtp and the password; nothing more was tried, to keep the account from being locked"
-	case errors.Is(err, sender.ErrUnreachable):
-		hint = "check the host and port in --smtp, the network, and --tls-ca for a private CA"
-	case errors.Is(err, sender.ErrInterrupted):
-		hint = ""
-	}
 	fmt.Fprintf(stderr, "mailshot: stopped: %v\n", err)
-	if hint != "" {
+	if hint := stopHint(err); hint != "" {
 		fmt.Fprintf(stderr, "hint: %s\n", hint)
 	}
 	fmt.Fprintf(stderr, "resume with: %s\n", resumeCommand(args, journal))
@@ -345,24 +401,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// tlsConfig returns the TLS settings: verified, with --tls-ca's
-// certificates trusted besides the system's.
-func (f *sendFlags) tlsConfig() (*tls.Config, error) {
-	if f.tlsCA == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(f.tlsCA)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-ca: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, withHint(fmt.Errorf("--tls-ca %s: no PEM certificate in it", f.tlsCA), "give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

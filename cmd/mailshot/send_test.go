@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,7 +201,8 @@ func TestSendPermanentFailureIsReportedAndRetriedOnlyOnRequest(t *testing.T) {
 	if status != exitIncomplete || deliveries(srv.Messages())["person0003@example.org"] != 0 {
 		t.Fatalf("rerun: status %d, deliveries %v", status, deliveries(srv.Messages()))
 	}
-	_, errOut, status = runCLI(t, context.Background(), append(args, "--retry-failed")...)
+	outR, errOut, status := runCLI(t, context.Background(), append(args, "--retry-failed")...)
+	errOut = outR + errOut
 	got := deliveries(srv.Messages())
 	if status != exitOK || got["person0003@example.org"] != 1 || len(got) != 6 {
 		t.Fatalf("--retry-failed: status %d, deliveries %v\n%s", status, got, errOut)
@@ -324,4 +326,44 @@ func TestMain(m *testing.M) {
 	// environment must not leak into them.
 	os.Unsetenv(passwordEnv)
 	os.Exit(m.Run())
+}
+
+func TestSendTestToDeliversOnlyToTheTesterAndJournalsNothing(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", "../../templates/announcement", "-d", "../../samples/recipients.csv",
+		"--smtp", "smtp://" + srv.Addr, "--journal", journal}
+	_, errOut, status := runCLI(t, context.Background(), append(args, "--test-to", "me@example.org", "--limit", "2")...)
+	if status != exitOK {
+		t.Fatalf("status %d\n%s", status, errOut)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages, want 2", len(msgs))
+	}
+	wantReal := []string{"ada.lovelace@example.com", "zoe.mueller@example.org"} // rows 2 and 3
+	for _, m := range msgs {
+		if len(m.To) != 1 || m.To[0] != "me@example.org" {
+			t.Errorf("envelope recipients %v", m.To)
+		}
+		parsed, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := parsed.Header.Get("Subject"); !strings.HasPrefix(s, "[TEST] ") {
+			t.Errorf("Subject %q", s)
+		}
+		if got := parsed.Header.Get("X-Mailshot-Would-Send-To"); !slices.Contains(wantReal, got) {
+			t.Errorf("X-Mailshot-Would-Send-To %q, want one of %v", got, wantReal)
+		}
+	}
+	if _, err := os.Stat(journal); !os.IsNotExist(err) {
+		t.Errorf("a test send wrote a journal (%v)", err)
+	}
+	// The real run then sends to everyone: nothing was marked sent.
+	_, errOut, status = runCLI(t, context.Background(), args...)
+	if status != exitOK || len(srv.Messages()) != 14 {
+		t.Fatalf("real run: status %d, %d messages in all\n%s", status, len(srv.Messages()), errOut)
+	}
 }

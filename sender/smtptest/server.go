@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,13 @@ type Options struct {
 	// Username and Password, when Username is set, make AUTH PLAIN
 	// available and required before MAIL.
 	Username, Password string
+	// Token, when set with Username, also offers XOAUTH2 (Google's and
+	// Microsoft's OAuth2 SASL mechanism) and accepts this access token.
+	Token string
+	// AuthFailure, if not nil, is the reply to every AUTH attempt (a
+	// *gosmtp.SMTPError chooses its code and text), as when a provider
+	// refuses password logins altogether.
+	AuthFailure error
 	// DataDelay is how long the server waits after the final dot before it
 	// replies, having already accepted the message: a process killed in
 	// that window leaves a message delivered but unconfirmed.
@@ -53,6 +61,7 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	auths    int
+	payloads [][]byte
 }
 
 // Start starts a server on a free loopback port and stops it when the test
@@ -88,6 +97,13 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
+// XOAuth2Payloads returns the decoded XOAUTH2 initial responses received.
+func (s *Server) XOAuth2Payloads() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.payloads...)
+}
+
 // Auths counts the AUTH exchanges that succeeded.
 func (s *Server) Auths() int {
 	s.mu.Lock()
@@ -116,11 +132,17 @@ func (ss *session) AuthMechanisms() []string {
 	if ss.s.opts.Username == "" {
 		return nil
 	}
+	if ss.s.opts.Token != "" {
+		return []string{sasl.Plain, "XOAUTH2"}
+	}
 	return []string{sasl.Plain}
 }
 
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
+		if f := ss.s.opts.AuthFailure; f != nil {
+			return f
+		}
 		if user != ss.s.opts.Username || pass != ss.s.opts.Password {
 			return errBadCredentials
 		}
@@ -130,10 +152,22 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		ss.s.mu.Unlock()
 		return nil
 	}
-	if mech != sasl.Plain {
-		return nil, gosmtp.ErrAuthUnknownMechanism
+	switch {
+	case mech == sasl.Plain:
+		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+	case mech == "XOAUTH2" && ss.s.opts.Token != "":
+		return xoauth2Server(func(payload []byte) error {
+			ss.s.mu.Lock()
+			ss.s.payloads = append(ss.s.payloads, payload)
+			ss.s.mu.Unlock()
+			user, token, ok := parseXOAuth2(payload)
+			if !ok || token != ss.s.opts.Token {
+				return errBadCredentials
+			}
+			return check(user, ss.s.opts.Password)
+		}), nil
 	}
-	return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+	return nil, gosmtp.ErrAuthUnknownMechanism
 }
 
 func (ss *session) Mail(from string, _ *gosmtp.MailOptions) error {
@@ -173,3 +207,26 @@ func (ss *session) Data(r io.Reader) error {
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }
 func (ss *session) Logout() error { return nil }
+
+// xoauth2Server is a sasl.Server for XOAUTH2: one initial response,
+// "user=" USER ^A "auth=Bearer " TOKEN ^A ^A.
+type xoauth2Server func(payload []byte) error
+
+func (f xoauth2Server) Next(response []byte) ([]byte, bool, error) {
+	if response == nil {
+		return []byte{}, false, nil // ask for the initial response
+	}
+	return nil, true, f(response)
+}
+
+func parseXOAuth2(p []byte) (user, token string, ok bool) {
+	s, found := strings.CutSuffix(string(p), "\x01\x01")
+	if !found {
+		return "", "", false
+	}
+	u, a, found := strings.Cut(s, "\x01")
+	if !found || !strings.HasPrefix(u, "user=") || !strings.HasPrefix(a, "auth=Bearer ") {
+		return "", "", false
+	}
+	return strings.TrimPrefix(u, "user="), strings.TrimPrefix(a, "auth=Bearer "), true
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// settingsFile is the file of saved settings read from the current
+// directory when --config does not name another.
+const settingsFile = "mailshot.toml"
+
+// commandFlags registers every command's flags, for the list of keys a
+// settings file may hold.
+var commandFlags = []func(fs *flag.FlagSet){
+	func(fs *flag.FlagSet) { new(checkFlags).register(fs) },
+	func(fs *flag.FlagSet) { new(previewFlags).register(fs) },
+	func(fs *flag.FlagSet) { new(sendFlags).register(fs) },
+	func(fs *flag.FlagSet) { new(reportFlags).register(fs) },
+}
+
+// settingKeys returns the long flag names of every command: the keys a
+// settings file may hold.
+func settingKeys() map[string]bool {
+	keys := make(map[string]bool)
+	for _, register := range commandFlags {
+		fs := flag.NewFlagSet("", flag.ContinueOnError)
+		register(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if len(f.Name) > 1 && f.Name != "config" {
+				keys[f.Name] = true
+			}
+		})
+	}
+	return keys
+}
+
+// applySettings reads the settings file (--config, or mailshot.toml in the
+// current directory when there is one) and sets every flag of fs that it
+// names and the command line did not set: flags override the file. Keys
+// that are flags of other commands are ignored; unknown keys and secrets
+// are errors.
+func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
+	path, explicit := settingsFile, false
+	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
+		path, explicit = f.Value.String(), true
+	}
+	var settings map[string]any
+	meta, err := toml.DecodeFile(path, &settings)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+		return nil
+	case err != nil:
+		return withHint(fmt.Errorf("settings %s: %w", path, err), "the file holds lines like smtp = \"smtp://you@example.org@smtp.example.org:587\"; see README")
+	}
+	// A flag set on the command line under either of its names (-d, -data)
+	// is not taken from the file: both names share one flag.Value.
+	var set []flag.Value
+	fs.Visit(func(f *flag.Flag) { set = append(set, f.Value) })
+	known := settingKeys()
+	for _, key := range meta.Keys() {
+		name := key.String()
+		if _, table := settings[name].(map[string]any); table || len(key) > 1 {
+			return fmt.Errorf("settings %s: %q: sections are not used; write every setting at the top level", path, name)
+		}
+		if isSecretKey(name) {
+			return withHint(fmt.Errorf("settings %s: %q: secrets are never read from a settings file", path, name),
+				"set %s or %s, or use --password-file, --password-cmd, --token-file or --token-cmd", passwordEnv, tokenEnv)
+		}
+		if !known[name] {
+			return withHint(fmt.Errorf("settings %s: unknown setting %q", path, name), "settings are named like the long flags of mailshot's commands: smtp, rate, connections, ...")
+		}
+		f := fs.Lookup(name)
+		if f == nil || slices.Contains(set, f.Value) {
+			continue
+		}
+		values, err := settingValues(settings[name])
+		if err != nil {
+			return fmt.Errorf("settings %s: %q: %w", path, name, err)
+		}
+		for _, v := range values {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("settings %s: %q: %w", path, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// isSecretKey reports whether a settings key would hold a password or a
+// token itself, rather than where to find one.
+func isSecretKey(name string) bool {
+	if slices.Contains([]string{"password-file", "password-cmd", "token-file", "token-cmd"}, name) {
+		return false
+	}
+	for _, w := range []string{"password", "passwd", "token", "secret"} {
+		if strings.Contains(strings.ToLower(name), w) {
+			return true
+		}
+	}
+	return false
+}
+
+// settingValues turns a TOML value into flag values: an array sets a
+// repeatable flag once per element.
+func settingValues(v any) ([]string, error) {
+	switch v := v.(type) {
+	case string:
+		return []string{v}, nil
+	case int64, bool, float64:
+		return []string{fmt.Sprint(v)}, nil
+	case []any:
+		var out []string
+		for _, e := range v {
+			s, err := settingValues(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s...)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("a %T cannot be a flag's value; use a string, number, true/false or a list", v)
+}
