@@ -16,6 +16,7 @@ type Batch struct {
 	Template *Template   // the message template
 	Data     string      // path of the CSV or XLSX file
 	Options  DataOptions // how to read it
+	Select   Selection   // which rows to take; the zero value takes all
 }
 
 // Item is one row of a Batch: its rendered Message, or why it is invalid.
@@ -57,6 +58,9 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 		return err
 	}
 	defer data.Close()
+	if err := b.Select.check(b.Data, data.Columns()); err != nil {
+		return err
+	}
 	// firstRow maps a 64-bit hash of each key to the first row that had it,
 	// so memory stays small however many rows there are.
 	firstRow := make(map[uint64]int)
@@ -72,10 +76,21 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 		var rowErr *RowError
 		switch {
 		case errors.As(err, &rowErr):
+			// An unreadable row is reported if its number is selected,
+			// whatever --where says: its cells cannot be trusted.
+			if !b.Select.pickRow(rowErr.Row) {
+				continue
+			}
 			item.Row, item.Err, item.Record = rowErr.Row, err, nil
 		case err != nil:
 			return err
 		default:
+			if b.Select.past(rec.Row) {
+				return nil
+			}
+			if !b.Select.pickRow(rec.Row) || !b.Select.pick(rec) {
+				continue
+			}
 			item.Row = rec.Row
 			item.Message, item.Err = b.Template.Render(rec)
 		}

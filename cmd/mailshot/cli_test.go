@@ -189,3 +189,42 @@ func TestCheckWarnsWhenABulkBatchHasNoUnsubscribe(t *testing.T) {
 		t.Errorf("warned although the template sets List-Unsubscribe:\n%s", out)
 	}
 }
+
+func TestRowsAndWhereSelectRowsForEveryCommand(t *testing.T) {
+	csv := "../../samples/recipients.csv"
+	tpl := "../../templates/announcement"
+	tests := []struct {
+		args []string
+		want string // rows written by preview, in order
+	}{
+		{[]string{"--rows", "2-4,12-"}, "0002 0003 0004 0012 0013"},
+		{[]string{"--where", "date=2026-05-05"}, "0004 0005"},
+		{[]string{"--rows", "2-6", "--where", "date!=2026-05-04"}, "0004 0005 0006"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out := t.TempDir()
+			_, errOut, status := runCLI(t, context.Background(), append([]string{"preview", "-t", tpl, "-d", csv, "-o", out}, tt.args...)...)
+			if status != exitOK {
+				t.Fatalf("status %d\n%s", status, errOut)
+			}
+			emls, _ := filepath.Glob(filepath.Join(out, "*.eml"))
+			var rows []string
+			for _, p := range emls {
+				rows = append(rows, filepath.Base(p)[:4])
+			}
+			if got := strings.Join(rows, " "); got != tt.want {
+				// The expected rows follow samples/recipients.csv.
+				t.Errorf("previewed rows %q, want %q", got, tt.want)
+			}
+		})
+	}
+	_, errOut, status := runCLI(t, context.Background(), "check", "-t", tpl, "-d", csv, "--where", "town=Lisbon")
+	if status != exitInvalid || !strings.Contains(errOut, `column "town"`) {
+		t.Errorf("--where on a missing column: status %d\n%s", status, errOut)
+	}
+	_, errOut, status = runCLI(t, context.Background(), "check", "-t", tpl, "-d", csv, "--rows", "1-3")
+	if status != exitInvalid || !strings.Contains(errOut, "header") {
+		t.Errorf("--rows 1-3: status %d\n%s", status, errOut)
+	}
+}

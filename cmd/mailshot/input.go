@@ -22,7 +22,17 @@ type inputFlags struct {
 	sheet       string
 	delimiter   string
 	attachments string
+	rows        string
+	where       stringList
 }
+
+// stringList is a flag that may be given more than once.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, " ") }
+
+// Set appends one value.
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func (f *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.template, "t", "", "template `DIR` (holds message.txt, optional message.html, images)")
@@ -32,6 +42,8 @@ func (f *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sheet, "sheet", "", "XLSX sheet `NAME` (default: the first sheet)")
 	fs.StringVar(&f.delimiter, "delimiter", "", "CSV field delimiter: ',' ';' or 'tab' (default: detected from the header)")
 	fs.StringVar(&f.attachments, "attachments", "", "`DIR` that {{attach ...}} paths resolve under (default: the template directory)")
+	fs.StringVar(&f.rows, "rows", "", "take only these spreadsheet `ROWS`, e.g. 2-50,75,80- (row 1 is the header)")
+	fs.Var(&f.where, "where", "take only rows where `COLUMN=VALUE` (exact), or COLUMN!=VALUE; repeat to combine")
 }
 
 // batch checks the flags and loads the template.
@@ -58,10 +70,24 @@ func (f *inputFlags) batch() (*merge.Batch, error) {
 	if err != nil {
 		return nil, withHint(err, "a template directory holds message.txt (headers, a blank line, the text) and optionally message.html; see templates/announcement")
 	}
+	var sel merge.Selection
+	if f.rows != "" {
+		if sel.Rows, err = merge.ParseRows(f.rows); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	for _, w := range f.where {
+		c, err := merge.ParseCondition(w)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		sel.Where = append(sel.Where, c)
+	}
 	return &merge.Batch{
 		Template: tpl,
 		Data:     f.data,
 		Options:  merge.DataOptions{Delimiter: delim, Sheet: f.sheet},
+		Select:   sel,
 	}, nil
 }
 

@@ -6,27 +6,35 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"text/tabwriter"
 
+	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
 )
 
 // reportFlags are report's flags.
 type reportFlags struct {
-	journal string
-	json    bool
+	journal   string
+	json      bool
+	failedCSV string
+	in        inputFlags // the send's template and data, for --failed-csv
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.journal, "journal", "", "journal `FILE` written by mailshot send")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+	fs.StringVar(&f.failedCSV, "failed-csv", "", "write every recipient not sent to `FILE`: the data's columns plus status, code and reply (needs the send's -t and -d)")
+	f.in.register(fs)
 }
 
-func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("report", stderr, "mailshot report --journal FILE [--json]",
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report", stderr, "mailshot report --journal FILE [--json] [--failed-csv OUT -t DIR -d FILE]",
 		"Summarises a send journal: totals per status and per reply code, then every\n"+
 			"recipient not sent with its row and the server's reply. With --json, prints one\n"+
-			"object listing every recipient (see README).")
+			"object listing every recipient (see README). With --failed-csv, also writes the\n"+
+			"rows of the recipients not sent, from the send's data, to a CSV to fix and resend.")
 	var f reportFlags
 	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -39,6 +47,11 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 	r, err := sender.ReadReport(journal)
 	if err != nil {
 		return err
+	}
+	if f.failedCSV != "" {
+		if err := writeFailedCSV(ctx, &f.in, r, f.failedCSV, stderr); err != nil {
+			return err
+		}
 	}
 	if asJSON {
 		return r.WriteJSON(stdout)
@@ -69,4 +82,80 @@ func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", rc.Row, rc.To, rc.Status, rc.Code, rc.Reply)
 	}
 	return tw.Flush()
+}
+
+// writeFailedCSV writes the data rows of the recipients the journal does
+// not have as sent, with the columns of the data plus status, code and
+// reply, to path.
+func writeFailedCSV(ctx context.Context, in *inputFlags, r *sender.Report, path string, stderr io.Writer) error {
+	if in.template == "" || in.data == "" {
+		return usageError{errors.New("--failed-csv needs the send's -t DIR and -d FILE, to copy the rows from the data")}
+	}
+	b, err := in.batch()
+	if err != nil {
+		return err
+	}
+	notSent := make(map[string][]sender.RecipientReport)
+	for _, rc := range r.Recipients {
+		if rc.Status != sender.StatusSent {
+			notSent[rc.Key] = append(notSent[rc.Key], rc)
+		}
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--failed-csv: %w", err)
+	}
+	defer out.Close()
+	var w *merge.RecordWriter
+	extra := []string{"status", "code", "reply"}
+	rows := 0
+	err = b.Each(ctx, func(it *merge.Item) error {
+		if it.Record == nil {
+			return nil
+		}
+		key := it.Key
+		if it.Err != nil {
+			key = invalidRowKey(it.Row, b.Data)
+		}
+		list := notSent[key]
+		if len(list) == 0 {
+			return nil
+		}
+		delete(notSent, key) // one row per message, even if the data repeats it
+		if w == nil {
+			var err error
+			if w, err = merge.NewRecordWriter(out, it.Record.Columns.Names(), extra); err != nil {
+				return err
+			}
+		}
+		rows++
+		rc := list[0]
+		return w.Write(it.Record, string(rc.Status), strconv.Itoa(rc.Code), rc.Reply)
+	})
+	if err != nil {
+		return err
+	}
+	if w == nil { // nothing to write: still a valid CSV with the header
+		data, err := merge.OpenData(b.Data, b.Options)
+		if err != nil {
+			return err
+		}
+		cols := data.Columns().Names()
+		data.Close()
+		if w, err = merge.NewRecordWriter(out, cols, extra); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("--failed-csv: %w", err)
+	}
+	fmt.Fprintf(stderr, "wrote %d rows not sent to %s; after fixing them: mailshot send -t %s -d %s --retry-failed ...\n",
+		rows, path, shellQuote(in.template), shellQuote(path))
+	if len(notSent) > 0 {
+		fmt.Fprintf(stderr, "warning: %d messages not sent are no longer in %s (changed data?)\n", len(notSent), b.Data)
+	}
+	return nil
 }

@@ -318,11 +318,17 @@ func recordInvalid(ctx context.Context, j *sender.Journal, data string, it *merg
 	return j.Append(ctx, &sender.Record{
 		Time:       time.Now(),
 		Row:        it.Row,
-		Key:        fmt.Sprintf("invalid row %d of %s", it.Row, data),
+		Key:        invalidRowKey(it.Row, data),
 		Recipients: []string{fmt.Sprintf("(row %d)", it.Row)},
 		Status:     sender.StatusFailed,
 		Reply:      "invalid row: " + it.Err.Error(),
 	})
+}
+
+// invalidRowKey is the journal key of an invalid row recorded by
+// --skip-invalid: it has no recipients that parse to key it by.
+func invalidRowKey(row int, data string) string {
+	return fmt.Sprintf("invalid row %d of %s", row, data)
 }
 
 // sendPlan counts, before sending, what the journal says of the batch.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/mail"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -165,9 +168,10 @@ func TestSendWrongPasswordStopsWithStatus3(t *testing.T) {
 }
 
 func TestSendPermanentFailureIsReportedAndRetriedOnlyOnRequest(t *testing.T) {
-	var refuse = "person0003@example.org"
+	var refuse atomic.Value
+	refuse.Store("person0003@example.org")
 	srv := smtptest.Start(t, smtptest.Options{Rcpt: func(to string) error {
-		if to == refuse {
+		if to == refuse.Load() {
 			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 		}
 		return nil
@@ -196,7 +200,7 @@ func TestSendPermanentFailureIsReportedAndRetriedOnlyOnRequest(t *testing.T) {
 	}
 
 	// A plain rerun leaves the failure alone; --retry-failed tries it again.
-	refuse = ""
+	refuse.Store("")
 	_, _, status = runCLI(t, context.Background(), args...)
 	if status != exitIncomplete || deliveries(srv.Messages())["person0003@example.org"] != 0 {
 		t.Fatalf("rerun: status %d, deliveries %v", status, deliveries(srv.Messages()))
@@ -365,5 +369,69 @@ func TestSendTestToDeliversOnlyToTheTesterAndJournalsNothing(t *testing.T) {
 	_, errOut, status = runCLI(t, context.Background(), args...)
 	if status != exitOK || len(srv.Messages()) != 14 {
 		t.Fatalf("real run: status %d, %d messages in all\n%s", status, len(srv.Messages()), errOut)
+	}
+}
+
+func TestFailedCSVRoundTrip(t *testing.T) {
+	refused := map[string]bool{"person0001@example.org": true, "person0004@example.org": true}
+	var mu sync.Mutex
+	srv := smtptest.Start(t, smtptest.Options{Rcpt: func(to string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if refused[to] {
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable, \"quoted\", here"}
+		}
+		return nil
+	}})
+	dir := t.TempDir()
+	data := peopleCSV(t, dir, 6)
+	journal := filepath.Join(dir, "j.jsonl")
+	send := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", journal}
+	if _, errOut, status := runCLI(t, context.Background(), send...); status != exitIncomplete {
+		t.Fatalf("send: status %d\n%s", status, errOut)
+	}
+	failed := filepath.Join(dir, "failed.csv")
+	_, errOut, status := runCLI(t, context.Background(), "report", "--journal", journal, "--failed-csv", failed, "-t", "testdata/plain", "-d", data)
+	if status != exitOK {
+		t.Fatalf("report: status %d\n%s", status, errOut)
+	}
+	f, err := os.Open(failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"email", "name", "code", "status", "mailshot_code", "reply"},
+		{"person0001@example.org", "Person 1", "C0001", "failed", "550", `5.1.1 mailbox unavailable, "quoted", here`},
+		{"person0004@example.org", "Person 4", "C0004", "failed", "550", `5.1.1 mailbox unavailable, "quoted", here`},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("failed.csv:\n%q\nwant\n%q", rows, want)
+	}
+	// The export is valid data for the same template, with exactly those rows.
+	out, errOut, status := runCLI(t, context.Background(), "check", "-t", "testdata/plain", "-d", failed)
+	if status != exitOK || !strings.Contains(out, "2 rows: 2 valid") {
+		t.Fatalf("check -d failed.csv: status %d\n%s%s", status, out, errOut)
+	}
+	// Once the addresses are fixed, sending the export reaches just them.
+	mu.Lock()
+	clear(refused)
+	mu.Unlock()
+	before := len(srv.Messages())
+	_, errOut, status = runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", failed, "--smtp", "smtp://"+srv.Addr, "--journal", journal, "--retry-failed")
+	if status != exitOK {
+		t.Fatalf("resend: status %d\n%s", status, errOut)
+	}
+	var again []string
+	for _, m := range srv.Messages()[before:] {
+		again = append(again, m.To...)
+	}
+	slices.Sort(again)
+	if fmt.Sprint(again) != "[person0001@example.org person0004@example.org]" {
+		t.Errorf("resend reached %v", again)
 	}
 }

@@ -1,0 +1,119 @@
+package merge
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestParseRows(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []RowRange
+		err  string
+	}{
+		{"2-50,75,80-", []RowRange{{2, 50}, {75, 75}, {80, math.MaxInt}}, ""},
+		{" 3 , 5-6 ", []RowRange{{3, 3}, {5, 6}}, ""},
+		{"1", nil, "rows start at 2"},
+		{"9-4", nil, "backwards"},
+		{"x", nil, "not a row number"},
+		{"2-y", nil, "not a row number"},
+		{",", nil, "no row given"},
+	}
+	for _, tt := range tests {
+		got, err := ParseRows(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseRows(%q) error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseRows(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseCondition(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Condition
+		err  bool
+	}{
+		{"city=Lisbon", Condition{"city", "Lisbon", false}, false},
+		{"city!=Lisbon", Condition{"city", "Lisbon", true}, false},
+		{"note=a=b", Condition{"note", "a=b", false}, false},
+		{"cc=", Condition{"cc", "", false}, false},
+		{"=x", Condition{}, true},
+		{"city", Condition{}, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseCondition(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseCondition(%q) = %+v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestBatchSelection(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.csv")
+	// Row 6 has the wrong number of fields; row 7 has no address.
+	csv := "email,city\na@example.org,Lisbon\nb@example.org,Porto\nc@example.org,Lisbon\nd@example.org,Faro\nbroken\n,Lisbon\ng@example.org,Lisbon\n"
+	if err := os.WriteFile(data, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := LoadTemplate(writeTemplate(t, map[string]string{"message.txt": "From: x@example.org\nTo: {{.email}}\nSubject: {{.city}}\n\nHi\n"}), TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		rows  string
+		where []string
+		want  string // row numbers, "!" after an invalid one
+	}{
+		{"", nil, "2 3 4 5 6! 7! 8"},
+		{"3-4,8-", nil, "3 4 8"},
+		{"2-5", []string{"city=Lisbon"}, "2 4"},
+		{"", []string{"city!=Lisbon"}, "3 5 6!"},
+		{"", []string{"city=Lisbon", "email!=c@example.org"}, "2 6! 7! 8"},
+		{"7", nil, "7!"},
+	}
+	for _, tt := range tests {
+		b := &Batch{Template: tmpl, Data: data}
+		if tt.rows != "" {
+			if b.Select.Rows, err = ParseRows(tt.rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, w := range tt.where {
+			c, err := ParseCondition(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Select.Where = append(b.Select.Where, c)
+		}
+		var got []string
+		err := b.Each(context.Background(), func(it *Item) error {
+			s := strconv.Itoa(it.Row)
+			if it.Err != nil {
+				s += "!"
+			}
+			got = append(got, s)
+			return nil
+		})
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("rows %q where %q: got %q (%v), want %q", tt.rows, tt.where, strings.Join(got, " "), err, tt.want)
+		}
+	}
+	b := &Batch{Template: tmpl, Data: data, Select: Selection{Where: []Condition{{Column: "town", Value: "x"}}}}
+	err = b.Each(context.Background(), func(*Item) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `column "town"`) || !strings.Contains(err.Error(), "city") {
+		t.Errorf("where on a missing column: %v", err)
+	}
+}
