@@ -63,7 +63,6 @@ func benchPool(b *testing.B, ep *Endpoint, conns, size int, journal bool) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	if journal {
 		b.ReportMetric(float64(cfg.Journal.syncs.Load())/float64(b.N), "fsyncs/msg")
-		b.ReportMetric(float64(cfg.Journal.dbgSync.Load())/float64(cfg.Journal.syncs.Load())/1000, "us/fsync")
 	}
 }
 

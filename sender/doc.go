@@ -53,7 +53,7 @@
 //
 // The journal is a JSON Lines file, one [Record] per line:
 //
-//	{"time":"2025-03-01T10:00:00.1Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"intent","attempts":1,"message_id":"<1@example.com>","fingerprint":"…"}
+//	{"time":"2025-03-01T10:00:00.1Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"intent","attempts":1,"message_id":"<1@example.com>"}
 //	{"time":"2025-03-01T10:00:00.2Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"sent","code":250,"enhanced":"2.0.0","reply":"Ok: queued as 1","attempts":1,"message_id":"<1@example.com>","fingerprint":"…"}
 //
 // Before each transaction an intent record is appended; its body does not

@@ -122,17 +122,22 @@ func (t *throttle) signal(now time.Time) {
 		t.mu.Unlock()
 		return
 	}
+	t.pause = min(max(2*t.pause, t.hold/4), t.maxPause)
+	t.pauseUntil = now.Add(t.pause)
 	from := t.limit
 	if from == rate.Inf {
-		from = t.estimate(now)
+		var ok bool
+		if from, ok = t.estimate(now); !ok {
+			// Too early to know the rate to halve: only pause.
+			t.mu.Unlock()
+			return
+		}
 		t.ceiling = 2 * from
 	}
 	t.limit = max(from/2, min(minRate, t.base))
 	t.limiter.SetLimitAt(now, t.limit)
 	t.throttled = true
 	t.lastChange = now
-	t.pause = min(max(2*t.pause, t.hold/4), t.maxPause)
-	t.pauseUntil = now.Add(t.pause)
 	limit := t.limit
 	t.mu.Unlock()
 	t.progress.Throttle(true, limit)
@@ -172,11 +177,12 @@ func (t *throttle) count(now time.Time) {
 	}
 }
 
-// estimate returns the recent throughput, at least one message a second.
-func (t *throttle) estimate(now time.Time) rate.Limit {
+// estimate returns the recent throughput, at least one message a second,
+// and whether enough has been sent to tell.
+func (t *throttle) estimate(now time.Time) (rate.Limit, bool) {
 	r := t.observed
-	if d := now.Sub(t.winStart); t.winCount > 0 && d >= 100*time.Millisecond {
+	if d := now.Sub(t.winStart); t.winCount >= 10 && d >= 100*time.Millisecond {
 		r = max(r, rate.Limit(float64(t.winCount)/d.Seconds()))
 	}
-	return max(r, 1)
+	return max(r, 1), r > 0
 }

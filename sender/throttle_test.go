@@ -120,6 +120,12 @@ func TestThrottleUnlimited(t *testing.T) {
 	p := &progressLog{}
 	th := newThrottle(rate.Inf, 1, time.Second, time.Minute, p)
 	t0 := time.Unix(1e9, 0)
+	// Before anything was sent there is no rate to halve: only a pause.
+	th.signal(t0)
+	if l, on := th.current(); l != rate.Inf || on || len(p.throttleEvents()) != 0 {
+		t.Fatalf("throttled to %v, %v before any message", l, on)
+	}
+	t0 = t0.Add(time.Minute)
 	// 200 messages a second for two seconds.
 	for i := range 400 {
 		th.success(t0.Add(time.Duration(i) * 5 * time.Millisecond))

@@ -35,7 +35,7 @@ func (w *worker) transact(j *job) {
 		// overlapping MAIL, RCPT and DATA; the body waits for it.
 		intent, err := jr.add(&Record{
 			Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: StatusIntent,
-			Attempts: j.attempts, MessageID: j.m.MessageID, Fingerprint: j.m.Fingerprint,
+			Attempts: j.attempts, MessageID: j.m.MessageID,
 		}, nil)
 		if err != nil {
 			j.attempts--

@@ -28,7 +28,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	v, err := validate(ctx, b, stdout, nil)
+	v, err := validate(ctx, b, stdout, true, nil)
 	if err != nil {
 		return err
 	}

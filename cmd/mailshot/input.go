@@ -121,19 +121,20 @@ func (v validation) summary() string {
 	return s
 }
 
-// validate renders and composes every row, printing each invalid row and
-// each duplicate as one line to out, and calls each (if not nil) for every
-// row: for a valid one with the composed message, which is only valid during
-// the call; for an invalid one (it.Err set) with nil.
-// Composing catches what rendering alone cannot (an attachment that cannot
-// be read).
-func validate(ctx context.Context, b *merge.Batch, out io.Writer, each func(it *merge.Item, eml []byte) error) (validation, error) {
+// validate renders every row and, when compose is set, composes it,
+// printing each invalid row and each duplicate as one line to out. It calls
+// each (if not nil) for every row: for a valid one with the composed message
+// (nil without compose), which is only valid during the call; for an
+// invalid one (it.Err set) with nil. Render alone finds every problem the
+// data can cause (it reads the files and encodes the header); Compose only
+// writes what Render checked.
+func validate(ctx context.Context, b *merge.Batch, out io.Writer, compose bool, each func(it *merge.Item, eml []byte) error) (validation, error) {
 	var v validation
 	composer := &merge.Composer{}
 	var buf bytes.Buffer
 	err := b.Each(ctx, func(it *merge.Item) error {
 		v.rows++
-		if it.Err == nil {
+		if it.Err == nil && compose {
 			buf.Reset()
 			if err := composer.Compose(&buf, it.Message); err != nil {
 				it.Err = &merge.RowError{File: b.Data, Row: it.Row, Err: err}
@@ -149,7 +150,9 @@ func validate(ctx context.Context, b *merge.Batch, out io.Writer, each func(it *
 			fmt.Fprintf(out, "%s:%d: warning: same recipients as row %d (%s)\n", b.Data, it.Row, it.DuplicateOf, it.Key)
 			fallthrough
 		default:
-			eml = buf.Bytes()
+			if compose {
+				eml = buf.Bytes()
+			}
 		}
 		if it.Err == nil {
 			if _, ok := it.Message.Header("List-Unsubscribe"); !ok {

@@ -47,7 +47,7 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	written := 0
-	v, err := validate(ctx, b, stderr, func(it *merge.Item, eml []byte) error {
+	v, err := validate(ctx, b, stderr, true, func(it *merge.Item, eml []byte) error {
 		if it.Err != nil || limit > 0 && written >= limit {
 			return nil // keep validating the rest
 		}

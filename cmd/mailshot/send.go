@@ -122,11 +122,12 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	// Preflight: every row valid and rendered before the first message leaves.
 	var plan sendPlan
-	v, err := validate(ctx, b, stderr, func(it *merge.Item, eml []byte) error {
+	v, err := validate(ctx, b, stderr, false, func(it *merge.Item, _ []byte) error {
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil
 		}
-		r := journal.Pending(senderMessage(it, nil), policy)
+		// Only counts here: no fingerprint, so no change is noticed yet.
+		r := journal.Pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()}, policy)
 		if testTo != nil {
 			r.Send = []string{testTo.Address}
 		}
@@ -210,7 +211,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	produceErr := func() error {
 		defer close(messages)
-		_, err := validate(ctx, b, io.Discard, func(it *merge.Item, eml []byte) error {
+		_, err := validate(ctx, b, io.Discard, testTo == nil, func(it *merge.Item, eml []byte) error {
 			if it.Err != nil {
 				if journal == nil {
 					return nil
