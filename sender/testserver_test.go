@@ -35,10 +35,11 @@ type testServer struct {
 	addr string
 
 	// Configuration, set before start.
-	sink           bool        // count messages and throw them away
-	maxConns       int         // more at once get "421 4.7.0 too many connections" and are closed
-	user, password string      // AUTH PLAIN required when user is set
-	tlsConfig      *tls.Config // STARTTLS offered when set
+	sink           bool          // count messages and throw them away
+	sinkDelay      time.Duration // a sink waits this long before its reply to the final dot, as a server writing its queue does
+	maxConns       int           // more at once get "421 4.7.0 too many connections" and are closed
+	user, password string        // AUTH PLAIN required when user is set
+	tlsConfig      *tls.Config   // STARTTLS offered when set
 	configure      func(*gosmtp.Server)
 	onMail         func(c *serverConn, from string) error
 	onRcpt         func(c *serverConn, to string) error
@@ -309,6 +310,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	if s.ts.sink {
 		_, err := io.Copy(io.Discard, r)
+		time.Sleep(s.ts.sinkDelay)
 		s.ts.mu.Lock()
 		s.ts.sunk++
 		s.ts.mu.Unlock()
