@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -258,10 +259,7 @@ func TestSendKilledThenResumed(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mailshot")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	// The delay after the final dot widens the window in which a kill
 	// leaves a message delivered but unconfirmed.
 	srv := smtptest.Start(t, smtptest.Options{DataDelay: 15 * time.Millisecond})
@@ -433,5 +431,80 @@ func TestFailedCSVRoundTrip(t *testing.T) {
 	slices.Sort(again)
 	if fmt.Sprint(again) != "[person0001@example.org person0004@example.org]" {
 		t.Errorf("resend reached %v", again)
+	}
+}
+
+// buildBinary builds mailshot into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "mailshot")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestSendSIGTERMStopsGracefully: SIGTERM stops taking messages, lets those
+// in flight finish, exits 3 with the command that resumes, and leaves no
+// unknown outcome; the resumed run completes with everyone sent once.
+func TestSendSIGTERMStopsGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	srv := smtptest.Start(t, smtptest.Options{DataDelay: 10 * time.Millisecond})
+	const rows = 120
+	data := peopleCSV(t, dir, rows)
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", journal, "--connections", "3"}
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(srv.Messages()) < 20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitStopped {
+		t.Fatalf("exit status %d after SIGTERM, want %d\n%s", code, exitStopped, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "resume with: mailshot send") {
+		t.Errorf("no resume command:\n%s", stderr.String())
+	}
+	stoppedAt := len(srv.Messages())
+	if r := readReport(t, journal); r.Totals["unknown"] != 0 || r.Totals["sent"] != stoppedAt {
+		t.Errorf("after a graceful stop: totals %v, server has %d", r.Totals, stoppedAt)
+	}
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	got := deliveries(srv.Messages())
+	if len(got) != rows {
+		t.Errorf("%d recipients reached, want %d", len(got), rows)
+	}
+	for to, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d messages", to, n)
+		}
+	}
+}
+
+func TestSendUnreachableServerStopsWithStatus3(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	dir := t.TempDir()
+	_, errOut, status := runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", peopleCSV(t, dir, 3),
+		"--smtp", "smtp://"+addr, "--journal", filepath.Join(dir, "j.jsonl"), "--retries", "0")
+	if status != exitStopped || !strings.Contains(errOut, "unreachable") || !strings.Contains(errOut, "hint: check the host and port") {
+		t.Errorf("status %d\n%s", status, errOut)
 	}
 }
