@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
@@ -56,32 +55,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if asJSON {
 		return r.WriteJSON(stdout)
 	}
-	t := r.Totals
-	fmt.Fprintf(stdout, "sent %d, failed %d, deferred %d, unknown %d\n", t.Sent, t.Failed, t.Deferred, t.Unknown)
-	if len(r.Codes) > 0 {
-		fmt.Fprint(stdout, "by reply code:")
-		for _, c := range r.Codes {
-			code := fmt.Sprint(c.Code)
-			if c.Code == 0 {
-				code = "none"
-			}
-			fmt.Fprintf(stdout, " %s: %d;", code, c.Count)
-		}
-		fmt.Fprintln(stdout)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	header := false
-	for _, rc := range r.Recipients {
-		if rc.Status == sender.StatusSent {
-			continue
-		}
-		if !header {
-			fmt.Fprintln(tw, "ROW\tTO\tSTATUS\tCODE\tREPLY")
-			header = true
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", rc.Row, rc.To, rc.Status, rc.Code, rc.Reply)
-	}
-	return tw.Flush()
+	return r.WriteText(stdout)
 }
 
 // writeFailedCSV writes the data rows of the recipients the journal does
