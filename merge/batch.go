@@ -17,6 +17,12 @@ type Batch struct {
 	Data     string      // path of the CSV or XLSX file
 	Options  DataOptions // how to read it
 	Select   Selection   // which rows to take; the zero value takes all
+	// Duplicates, when not nil, maps each row known to repeat an earlier
+	// row's Key to that earlier row, as a previous pass over the same data
+	// found them (Item.DuplicateOf); Each then trusts it instead of
+	// remembering every Key, which keeps a second pass over a large file
+	// small.
+	Duplicates map[int]int
 }
 
 // Item is one row of a Batch: its rendered Message, or why it is invalid.
@@ -94,7 +100,10 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 			item.Row = rec.Row
 			item.Message, item.Err = b.Template.Render(rec)
 		}
-		if item.Message != nil {
+		if item.Message != nil && b.Duplicates != nil {
+			item.Key = MessageKey(item.Message)
+			item.DuplicateOf = b.Duplicates[item.Row]
+		} else if item.Message != nil {
 			item.Key = MessageKey(item.Message)
 			h := fnv.New64a()
 			io.WriteString(h, item.Key)

@@ -122,7 +122,11 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	// Preflight: every row valid and rendered before the first message leaves.
 	var plan sendPlan
+	duplicates := make(map[int]int) // the send pass skips them without remembering every key
 	v, err := validate(ctx, b, stderr, false, func(it *merge.Item, _ []byte) error {
+		if it.DuplicateOf != 0 {
+			duplicates[it.Row] = it.DuplicateOf
+		}
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil
 		}
@@ -193,8 +197,9 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		close(stopped)
 	}()
 
-	// The send pass renders again (nothing is held from the preflight), so
-	// memory stays flat in the number of rows.
+	// The send pass renders again (nothing is held from the preflight but
+	// the duplicate rows), so memory stays flat in the number of rows.
+	b.Duplicates = duplicates
 	queued, queuedRcpts := 0, 0
 	queue := func(m *sender.Message, err error) error {
 		if err != nil {

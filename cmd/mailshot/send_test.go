@@ -508,3 +508,21 @@ func TestSendUnreachableServerStopsWithStatus3(t *testing.T) {
 		t.Errorf("status %d\n%s", status, errOut)
 	}
 }
+
+func TestSendDuplicateRowsAreSentOnce(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	dir := t.TempDir()
+	data := writeFile(t, dir, "d.csv", "email,name,code\na@example.org,A,1\nb@example.org,B,2\nA@example.org,A again,3\nc@example.org,C,4\n")
+	_, errOut, status := runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", data,
+		"--smtp", "smtp://"+srv.Addr, "--journal", filepath.Join(dir, "j.jsonl"))
+	if status != exitOK {
+		t.Fatalf("status %d\n%s", status, errOut)
+	}
+	got := deliveries(srv.Messages())
+	if len(srv.Messages()) != 3 || got["a@example.org"] != 1 {
+		t.Errorf("deliveries %v", got)
+	}
+	if !strings.Contains(errOut, data+":4: warning: same recipients as row 2") {
+		t.Errorf("no duplicate warning:\n%s", errOut)
+	}
+}
