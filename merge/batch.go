@@ -3,6 +3,7 @@ package merge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"strings"
@@ -17,12 +18,18 @@ type Batch struct {
 	Data     string      // path of the CSV or XLSX file
 	Options  DataOptions // how to read it
 	Select   Selection   // which rows to take; the zero value takes all
-	// Duplicates, when not nil, maps each row known to repeat an earlier
-	// row's Key to that earlier row, as a previous pass over the same data
-	// found them (Item.DuplicateOf); Each then trusts it instead of
-	// remembering every Key, which keeps a second pass over a large file
-	// small.
-	Duplicates map[int]int
+	// Duplicates, when not nil, holds the rows a previous pass over the
+	// same data found to repeat an earlier row (Item.DuplicateOf), by row
+	// number; Each then trusts it instead of remembering every Key, which
+	// keeps a second pass over a large file small. A row whose Key no
+	// longer matches is reported invalid: the data changed between passes.
+	Duplicates map[int]Duplicate
+}
+
+// Duplicate is a row found to repeat an earlier row's Key.
+type Duplicate struct {
+	Of      int    // the earlier row
+	KeyHash uint64 // Item.KeyHash of both
 }
 
 // Item is one row of a Batch: its rendered Message, or why it is invalid.
@@ -32,7 +39,12 @@ type Item struct {
 	Message *Message // the rendered message; nil when Err is set
 	Err     error    // why the row is invalid (a *RowError), or nil
 	// DuplicateOf is the row number of an earlier row with the same Key, or 0.
+	// A row whose Key repeats an earlier row's but whose other recipients
+	// (Cc, Bcc) differ is invalid instead: outcomes are journalled by Key,
+	// so the two could not be told apart.
 	DuplicateOf int
+	// KeyHash is a 64-bit hash of Key, for a later pass's Duplicates.
+	KeyHash uint64
 	// Key identifies the row's recipients: see MessageKey.
 	Key string
 }
@@ -67,9 +79,10 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 	if err := b.Select.check(b.Data, data.Columns()); err != nil {
 		return err
 	}
-	// firstRow maps a 64-bit hash of each key to the first row that had it,
-	// so memory stays small however many rows there are.
-	firstRow := make(map[uint64]int)
+	// first maps a 64-bit hash of each key to the first row that had it and
+	// a 32-bit hash of that row's envelope recipients, so memory stays small
+	// however many rows there are.
+	first := make(map[uint64]uint64)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -100,22 +113,49 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 			item.Row = rec.Row
 			item.Message, item.Err = b.Template.Render(rec)
 		}
-		if item.Message != nil && b.Duplicates != nil {
-			item.Key = MessageKey(item.Message)
-			item.DuplicateOf = b.Duplicates[item.Row]
-		} else if item.Message != nil {
-			item.Key = MessageKey(item.Message)
-			h := fnv.New64a()
-			io.WriteString(h, item.Key)
-			sum := h.Sum64()
-			if first, ok := firstRow[sum]; ok {
-				item.DuplicateOf = first
-			} else {
-				firstRow[sum] = item.Row
-			}
+		if item.Message != nil {
+			b.checkDuplicate(item, first)
 		}
 		if err := fn(item); err != nil {
 			return err
 		}
 	}
+}
+
+// checkDuplicate sets item's Key and KeyHash and notices a row that repeats
+// an earlier row's Key, from first or from b.Duplicates.
+func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
+	item.Key = MessageKey(item.Message)
+	item.KeyHash = hash64(item.Key)
+	rowError := func(err error) {
+		item.Err = &RowError{File: b.Data, Row: item.Row, Err: err}
+		item.Message = nil
+	}
+	if b.Duplicates != nil {
+		d, ok := b.Duplicates[item.Row]
+		switch {
+		case ok && d.KeyHash == item.KeyHash:
+			item.DuplicateOf = d.Of
+		case ok:
+			rowError(errors.New("the row changed since the first pass over the data; check it and run again"))
+		}
+		return
+	}
+	rcpts := uint32(hash64(strings.ToLower(strings.Join(item.Message.Recipients(), ","))))
+	prev, seen := first[item.KeyHash]
+	switch {
+	case !seen:
+		first[item.KeyHash] = uint64(item.Row)<<32 | uint64(rcpts)
+	case uint32(prev) != rcpts:
+		rowError(fmt.Errorf("same To as row %d but other Cc or Bcc recipients; mailshot journals outcomes by the To addresses, so the two rows cannot be told apart: merge them or give this one its own To", prev>>32))
+	default:
+		item.DuplicateOf = int(prev >> 32)
+	}
+}
+
+// hash64 is FNV-1a of s.
+func hash64(s string) uint64 {
+	h := fnv.New64a()
+	io.WriteString(h, s)
+	return h.Sum64()
 }

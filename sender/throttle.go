@@ -30,6 +30,12 @@ func isThrottleReply(code int, enhanced, text string) bool {
 		return true
 	case enhanced == "4.5.3":
 		return false // too many recipients: a limit on one transaction, not on the rate
+	case enhanced != "":
+		// The enhanced code names another cause (4.2.2 a mailbox over its
+		// "quota limit", 4.3.x a busy system): only plain words about
+		// the sending rate make it throttling.
+		t := strings.ToLower(text)
+		return strings.Contains(t, "rate limit") || strings.Contains(t, "rate-limit") || strings.Contains(t, "throttl")
 	}
 	text = strings.ToLower(text)
 	return strings.Contains(text, "rate") || strings.Contains(text, "limit") || strings.Contains(text, "throttl")

@@ -27,6 +27,8 @@ func TestIsThrottleReply(t *testing.T) {
 		{452, "4.5.3", "Maximum limit of 2 recipients reached", false}, // go-smtp
 		{451, "4.3.0", "Internal error", false},
 		{450, "4.2.1", "Mailbox busy", false},
+		{452, "4.2.2", "Mailbox over quota limit", false}, // a full mailbox, not a policy limit
+		{451, "4.3.0", "Sending rate limit exceeded", true},
 		{550, "5.7.1", "rate limit", false}, // permanent: not a throttle, a refusal
 		{250, "2.0.0", "Ok", false},
 	}

@@ -26,6 +26,10 @@ var authHints = []struct {
 // stopHint says what to do about the error that stopped a run, or "".
 func stopHint(err error) string {
 	switch {
+	case errors.Is(err, smtp.ErrEncryptionRequired):
+		return "the server offers no TLS, so the password was not sent: use smtps://host:465 or the submission port 587 with STARTTLS"
+	case errors.Is(err, sender.ErrAuthFailed) && errors.Is(err, errors.ErrUnsupported):
+		return "the server offers no AUTH mechanism mailshot can use on this port: check the port (587 or 465), or leave the user out of --smtp for a relay that needs no login"
 	case errors.Is(err, sender.ErrAuthFailed):
 		var se *smtp.Error
 		if errors.As(err, &se) {

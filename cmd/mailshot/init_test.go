@@ -93,3 +93,15 @@ func TestSettingsFileFillsFlagsThatTheCommandLineDidNotSet(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsFileWritableByOthersIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "open.toml", "password-cmd = \"echo pwned > /tmp/mailshot-pwned\"\n")
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, status := runCLI(t, context.Background(), "check", "--config", p, "-t", "testdata/plain", "-d", peopleCSV(t, dir, 1))
+	if status != exitInvalid || !strings.Contains(errOut, "other users may write it") || !strings.Contains(errOut, "chmod go-w") {
+		t.Errorf("status %d\n%s", status, errOut)
+	}
+}

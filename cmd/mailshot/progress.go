@@ -79,11 +79,10 @@ func (v *progressView) Outcome(r *sender.Record) {
 // Throttle notes that the server slowed the pool down, or that it recovered.
 func (v *progressView) Throttle(on bool, limit rate.Limit) {
 	v.mu.Lock()
+	defer v.mu.Unlock() // the log loop writes to out too
 	v.throttled, v.limit = on, limit
-	desc := v.describe()
-	v.mu.Unlock()
 	if v.bar != nil {
-		v.bar.Describe(desc)
+		v.bar.Describe(v.describe())
 		return
 	}
 	if on {

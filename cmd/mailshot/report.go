@@ -48,7 +48,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if f.failedCSV != "" {
-		if err := writeFailedCSV(ctx, &f.in, r, f.failedCSV, stderr); err != nil {
+		if err := writeFailedCSV(ctx, &f.in, journal, r, f.failedCSV, stderr); err != nil {
 			return err
 		}
 	}
@@ -61,7 +61,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // writeFailedCSV writes the data rows of the recipients the journal does
 // not have as sent, with the columns of the data plus status, code and
 // reply, to path.
-func writeFailedCSV(ctx context.Context, in *inputFlags, r *sender.Report, path string, stderr io.Writer) error {
+func writeFailedCSV(ctx context.Context, in *inputFlags, journal string, r *sender.Report, path string, stderr io.Writer) error {
 	if in.template == "" || in.data == "" {
 		return usageError{errors.New("--failed-csv needs the send's -t DIR and -d FILE, to copy the rows from the data")}
 	}
@@ -126,8 +126,8 @@ func writeFailedCSV(ctx context.Context, in *inputFlags, r *sender.Report, path 
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("--failed-csv: %w", err)
 	}
-	fmt.Fprintf(stderr, "wrote %d rows not sent to %s; after fixing them: mailshot send -t %s -d %s --retry-failed ...\n",
-		rows, path, shellQuote(in.template), shellQuote(path))
+	fmt.Fprintf(stderr, "wrote %d rows not sent to %s; after fixing them: mailshot send -t %s -d %s --journal %s --retry-failed --smtp ...\n",
+		rows, path, shellQuote(in.template), shellQuote(path), shellQuote(journal))
 	if len(notSent) > 0 {
 		fmt.Fprintf(stderr, "warning: %d messages not sent are no longer in %s (changed data?)\n", len(notSent), b.Data)
 	}

@@ -122,10 +122,14 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	// Preflight: every row valid and rendered before the first message leaves.
 	var plan sendPlan
-	duplicates := make(map[int]int) // the send pass skips them without remembering every key
+	duplicates := make(map[int]merge.Duplicate) // the send pass skips them without remembering every key
+	dataState, err := statFile(b.Data)
+	if err != nil {
+		return err
+	}
 	v, err := validate(ctx, b, stderr, false, func(it *merge.Item, _ []byte) error {
 		if it.DuplicateOf != 0 {
-			duplicates[it.Row] = it.DuplicateOf
+			duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash}
 		}
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil
@@ -138,6 +142,10 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		plan.count(r, f.limit)
 		return nil
 	})
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "mailshot: interrupted while checking the data; nothing was sent")
+		return statusError{status: exitStopped, msg: "interrupted"}
+	}
 	if err != nil {
 		return err
 	}
@@ -198,7 +206,12 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}()
 
 	// The send pass renders again (nothing is held from the preflight but
-	// the duplicate rows), so memory stays flat in the number of rows.
+	// the duplicate rows), so memory stays flat in the number of rows. The
+	// data must be the data the preflight checked.
+	if now, err := statFile(b.Data); err != nil || now != dataState {
+		return withHint(fmt.Errorf("%s changed while it was being checked; nothing was sent", b.Data),
+			"save the file, then run the same command again")
+	}
 	b.Duplicates = duplicates
 	queued, queuedRcpts := 0, 0
 	queue := func(m *sender.Message, err error) error {
@@ -218,10 +231,15 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		defer close(messages)
 		_, err := validate(ctx, b, io.Discard, testTo == nil, func(it *merge.Item, eml []byte) error {
 			if it.Err != nil {
+				// Valid in the preflight, invalid now: a file changed
+				// under us. Stop rather than lose the row.
+				if !f.skipInvalid {
+					return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
+				}
 				if journal == nil {
 					return nil
 				}
-				return recordInvalid(ctx, journal, b.Data, it, f.skipInvalid)
+				return recordInvalid(ctx, journal, b.Data, it, true)
 			}
 			if it.DuplicateOf != 0 {
 				return nil
@@ -259,11 +277,15 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if res.sum != nil {
 		printSummary(stdout, res.sum, plan)
 	}
-	if res.err != nil {
-		return stoppedError(res.err, args, f.journal, stderr)
+	if res.err == nil && produceErr != nil {
+		res.err = produceErr
 	}
-	if produceErr != nil {
-		return produceErr
+	if res.err != nil {
+		if testTo != nil {
+			fmt.Fprintf(stderr, "mailshot: test send stopped: %v\n", res.err)
+			return statusError{status: exitStopped, msg: "stopped"}
+		}
+		return stoppedError(res.err, args, f.journal, stderr)
 	}
 	if s := res.sum; s.Sent+s.Failed+s.Deferred+s.Unknown < queuedRcpts {
 		// Never claim success for recipients without an outcome.
@@ -413,4 +435,18 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// fileState identifies a version of a file.
+type fileState struct {
+	size    int64
+	modTime time.Time
+}
+
+func statFile(path string) (fileState, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileState{}, err
+	}
+	return fileState{fi.Size(), fi.ModTime()}, nil
 }

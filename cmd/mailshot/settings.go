@@ -48,14 +48,22 @@ func settingKeys() map[string]bool {
 // are errors.
 func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
 	path, explicit := settingsFile, false
+	var keys []toml.Key
 	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
 		path, explicit = f.Value.String(), true
 	}
 	var settings map[string]any
-	meta, err := toml.DecodeFile(path, &settings)
+	err := checkSettingsOwner(path)
+	if err == nil {
+		var meta toml.MetaData
+		meta, err = toml.DecodeFile(path, &settings)
+		keys = meta.Keys()
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist) && !explicit:
 		return nil
+	case isHint(err): // already says what to do
+		return err
 	case err != nil:
 		return withHint(fmt.Errorf("settings %s: %w", path, err), "the file holds lines like smtp = \"smtp://you@example.org@smtp.example.org:587\"; see README")
 	}
@@ -64,7 +72,7 @@ func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
 	var set []flag.Value
 	fs.Visit(func(f *flag.Flag) { set = append(set, f.Value) })
 	known := settingKeys()
-	for _, key := range meta.Keys() {
+	for _, key := range keys {
 		name := key.String()
 		if _, table := settings[name].(map[string]any); table || len(key) > 1 {
 			return fmt.Errorf("settings %s: %q: sections are not used; write every setting at the top level", path, name)
@@ -127,4 +135,10 @@ func settingValues(v any) ([]string, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("a %T cannot be a flag's value; use a string, number, true/false or a list", v)
+}
+
+// isHint reports whether err already carries a hint for a person.
+func isHint(err error) bool {
+	var h hintError
+	return errors.As(err, &h)
 }
