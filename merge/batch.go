@@ -28,8 +28,9 @@ type Batch struct {
 
 // Duplicate is a row found to repeat an earlier row's Key.
 type Duplicate struct {
-	Of      int    // the earlier row
-	KeyHash uint64 // Item.KeyHash of both
+	Of       int    // the earlier row
+	KeyHash  uint64 // Item.KeyHash of both
+	Conflict bool   // the rows' other recipients differ: the row is invalid
 }
 
 // Item is one row of a Batch: its rendered Message, or why it is invalid.
@@ -40,8 +41,8 @@ type Item struct {
 	Err     error    // why the row is invalid (a *RowError), or nil
 	// DuplicateOf is the row number of an earlier row with the same Key, or 0.
 	// A row whose Key repeats an earlier row's but whose other recipients
-	// (Cc, Bcc) differ is invalid instead: outcomes are journalled by Key,
-	// so the two could not be told apart.
+	// (Cc, Bcc) differ is invalid too (Err is set): outcomes are journalled
+	// by Key, so the two could not be told apart.
 	DuplicateOf int
 	// KeyHash is a 64-bit hash of Key, for a later pass's Duplicates.
 	KeyHash uint64
@@ -131,13 +132,19 @@ func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
 		item.Err = &RowError{File: b.Data, Row: item.Row, Err: err}
 		item.Message = nil
 	}
+	conflict := func(of int) {
+		item.DuplicateOf = of
+		rowError(fmt.Errorf("same To as row %d but other Cc or Bcc recipients; mailshot journals outcomes by the To addresses, so the two rows cannot be told apart: merge them or give this one its own To", of))
+	}
 	if b.Duplicates != nil {
 		d, ok := b.Duplicates[item.Row]
 		switch {
-		case ok && d.KeyHash == item.KeyHash:
-			item.DuplicateOf = d.Of
-		case ok:
+		case ok && d.KeyHash != item.KeyHash:
 			rowError(errors.New("the row changed since the first pass over the data; check it and run again"))
+		case ok && d.Conflict:
+			conflict(d.Of)
+		case ok:
+			item.DuplicateOf = d.Of
 		}
 		return
 	}
@@ -147,7 +154,7 @@ func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
 	case !seen:
 		first[item.KeyHash] = uint64(item.Row)<<32 | uint64(rcpts)
 	case uint32(prev) != rcpts:
-		rowError(fmt.Errorf("same To as row %d but other Cc or Bcc recipients; mailshot journals outcomes by the To addresses, so the two rows cannot be told apart: merge them or give this one its own To", prev>>32))
+		conflict(int(prev >> 32))
 	default:
 		item.DuplicateOf = int(prev >> 32)
 	}

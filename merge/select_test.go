@@ -117,3 +117,58 @@ func TestBatchSelection(t *testing.T) {
 		t.Errorf("where on a missing column: %v", err)
 	}
 }
+
+func TestBatchDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.csv")
+	csv := "email,cc\na@example.org,boss@example.org\nb@example.org,boss@example.org\nA@example.org,boss@example.org\na@example.org,carol@example.org\n"
+	if err := os.WriteFile(data, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := LoadTemplate(writeTemplate(t, map[string]string{"message.txt": "From: x@example.org\nTo: {{.email}}\nCc: {{.cc}}\nSubject: s\n\nHi\n"}), TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Batch{Template: tmpl, Data: data}
+	var got []string
+	dups := map[int]Duplicate{}
+	err = b.Each(context.Background(), func(it *Item) error {
+		s := strconv.Itoa(it.Row)
+		if it.DuplicateOf != 0 {
+			dups[it.Row] = Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
+		}
+		switch {
+		case it.Err != nil:
+			s += " invalid: " + it.Err.Error()
+		case it.DuplicateOf != 0:
+			s += " duplicate of " + strconv.Itoa(it.DuplicateOf)
+		}
+		got = append(got, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Row 4 repeats row 2 exactly (addresses compare without case); row 5
+	// has row 2's To but another Cc, which the journal could not tell apart.
+	want := []string{"2", "3", "4 duplicate of 2", "5 invalid: " + data + ":5: same To as row 2 but other Cc or Bcc recipients"}
+	if len(got) != 4 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || !strings.HasPrefix(got[3], want[3]) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+
+	// A second pass trusts the first's duplicates, and notices a row that changed.
+	b.Duplicates = dups
+	if err := os.WriteFile(data, []byte(strings.Replace(csv, "A@example.org", "z@example.org", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var second []string
+	b.Each(context.Background(), func(it *Item) error {
+		if it.Err != nil {
+			second = append(second, strconv.Itoa(it.Row)+" "+it.Err.Error())
+		}
+		return nil
+	})
+	if len(second) != 2 || !strings.Contains(second[0], "4: the row changed since the first pass") || !strings.Contains(second[1], "5: same To as row 2") {
+		t.Errorf("second pass errors %q", second)
+	}
+}

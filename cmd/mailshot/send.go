@@ -129,7 +129,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	v, err := validate(ctx, b, stderr, false, func(it *merge.Item, _ []byte) error {
 		if it.DuplicateOf != 0 {
-			duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash}
+			duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
 		}
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil

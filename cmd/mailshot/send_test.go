@@ -526,3 +526,48 @@ func TestSendDuplicateRowsAreSentOnce(t *testing.T) {
 		t.Errorf("no duplicate warning:\n%s", errOut)
 	}
 }
+
+// TestSendRowThatTurnsInvalidStopsTheRun: a file a row attaches disappears
+// after the preflight; the run stops there (exit 3) instead of losing the
+// row, and once the file is back the same command finishes the batch.
+func TestSendRowThatTurnsInvalidStopsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	tpl := filepath.Join(dir, "tpl")
+	files := filepath.Join(dir, "files")
+	os.MkdirAll(tpl, 0o755)
+	os.MkdirAll(files, 0o755)
+	writeFile(t, tpl, "message.txt", "From: a@example.org\nTo: {{.email}}\nSubject: your file\n\nHere it is.{{attach .file}}\n")
+	var b strings.Builder
+	b.WriteString("email,file\n")
+	const rows = 40
+	for i := range rows {
+		fmt.Fprintf(&b, "p%02d@example.org,f%02d.txt\n", i, i)
+		writeFile(t, files, fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("file %d\n", i))
+	}
+	data := writeFile(t, dir, "d.csv", b.String())
+	victim := filepath.Join(files, "f30.txt")
+	var once sync.Once
+	srv := smtptest.Start(t, smtptest.Options{Rcpt: func(string) error {
+		once.Do(func() { os.Remove(victim) }) // after the preflight: sending has begun
+		return nil
+	}})
+	journal := filepath.Join(dir, "j.jsonl")
+	args := []string{"send", "-t", tpl, "-d", data, "--attachments", files, "--smtp", "smtp://" + srv.Addr, "--journal", journal, "--connections", "1"}
+	_, errOut, status := runCLI(t, context.Background(), args...)
+	if status != exitStopped || !strings.Contains(errOut, data+":32:") || !strings.Contains(errOut, "resume with:") {
+		t.Fatalf("status %d\n%s", status, errOut)
+	}
+	if got := deliveries(srv.Messages()); len(got) != 30 || got["p30@example.org"] != 0 {
+		t.Fatalf("%d delivered before the stop: %v", len(got), got)
+	}
+	writeFile(t, files, "f30.txt", "file 30\n")
+	if _, errOut, status = runCLI(t, context.Background(), args...); status != exitOK {
+		t.Fatalf("resume: status %d\n%s", status, errOut)
+	}
+	got := deliveries(srv.Messages())
+	for i := range rows {
+		if n := got[fmt.Sprintf("p%02d@example.org", i)]; n != 1 {
+			t.Errorf("p%02d got %d messages", i, n)
+		}
+	}
+}
