@@ -291,7 +291,7 @@ func (j *Journal) flusher() {
 		err := failed
 		if err == nil {
 			if _, err = j.f.Write(data); err == nil {
-				err = j.f.Sync()
+				err = syncData(j.f)
 				j.syncs.Add(1)
 			}
 			if err != nil {

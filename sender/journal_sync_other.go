@@ -1,0 +1,8 @@
+//go:build !linux
+
+package sender
+
+import "os"
+
+// syncData makes what was appended to f durable.
+func syncData(f *os.File) error { return f.Sync() }
