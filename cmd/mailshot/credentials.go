@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -90,6 +91,8 @@ func (f *credentialFlags) tokenSource(base smtp.Credentials, stderr io.Writer) (
 		return func(context.Context) (smtp.Credentials, error) { return base, nil }, nil
 	}
 	if f.tokenCmd != "" {
+		// The pool calls this from several connections at once.
+		stderr := &lockedWriter{w: stderr}
 		return func(ctx context.Context) (smtp.Credentials, error) {
 			tok, err := runSecretCommand(ctx, "--token-cmd", f.tokenCmd, stderr)
 			c := base
@@ -145,10 +148,12 @@ func readSecretFile(flagName, path string) (string, error) {
 // its output. Its stderr goes to ours; its output is never shown.
 func runSecretCommand(ctx context.Context, flagName, command string, stderr io.Writer) (string, error) {
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	var out bytes.Buffer
+	var out, errOut bytes.Buffer
 	cmd.Stdout = &out
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
+	cmd.Stderr = &errOut
+	err := cmd.Run()
+	stderr.Write(errOut.Bytes()) // in one write, as commands may run at once
+	if err != nil {
 		return "", fmt.Errorf("%s: %w", flagName, err)
 	}
 	line, _, _ := strings.Cut(out.String(), "\n")
@@ -157,4 +162,16 @@ func runSecretCommand(ctx context.Context, flagName, command string, stderr io.W
 		return "", fmt.Errorf("%s printed nothing", flagName)
 	}
 	return line, nil
+}
+
+// lockedWriter serialises writes to w from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
