@@ -3,6 +3,7 @@ package sender
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -281,6 +282,13 @@ func newJob(m *Message) *job {
 
 // has8bit reports whether b has an octet over 127.
 func has8bit(b []byte) bool {
+	// Eight octets at a time: this runs over every message body.
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return true
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return true

@@ -895,3 +895,19 @@ func TestPoolNoMessageLostAtTheEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestHas8bit(t *testing.T) {
+	for n := range 40 {
+		ascii := bytes.Repeat([]byte("a"), n)
+		if has8bit(ascii) {
+			t.Errorf("%d ASCII octets reported 8-bit", n)
+		}
+		for i := range n {
+			b := bytes.Clone(ascii)
+			b[i] = 0x80 | byte(i)
+			if !has8bit(b) {
+				t.Errorf("octet %d of %d is 0x%x, not noticed", i, n, b[i])
+			}
+		}
+	}
+}
