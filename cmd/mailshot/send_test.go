@@ -222,9 +222,7 @@ func TestSendInterruptedThenResumedDeliversEveryoneOnce(t *testing.T) {
 	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", journal, "--connections", "2"}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for len(srv.Messages()) < 10 {
-			time.Sleep(time.Millisecond)
-		}
+		waitForMessages(srv, 10)
 		cancel() // as Ctrl-C does
 	}()
 	_, errOut, status := runCLI(t, ctx, args...)
@@ -275,10 +273,7 @@ func TestSendKilledThenResumed(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(srv.Messages()) < 40 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitForMessages(srv, 40)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	killedAt := len(srv.Messages())
@@ -434,6 +429,14 @@ func TestFailedCSVRoundTrip(t *testing.T) {
 	}
 }
 
+// waitForMessages waits, at most 20 s, until srv has received n messages.
+func waitForMessages(srv *smtptest.Server, n int) {
+	deadline := time.Now().Add(20 * time.Second)
+	for len(srv.Messages()) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // buildBinary builds mailshot into dir.
 func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
@@ -464,10 +467,7 @@ func TestSendSIGTERMStopsGracefully(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(srv.Messages()) < 20 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitForMessages(srv, 20)
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != exitStopped {
