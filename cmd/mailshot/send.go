@@ -65,109 +65,103 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			"server, recording every outcome in a journal. Running the same command again\n"+
 			"resumes: recipients already sent are never sent again.\n\n"+
 			"The password comes from $"+passwordEnv+", --password-file, or a prompt.")
-	var f sendFlags
-	f.register(fs)
+	r := &sendRun{args: args, stdout: stdout, stderr: stderr}
+	r.f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	cfg, err := r.setUp(ctx, stdin)
+	if err != nil {
+		return err
+	}
+	if r.journal != nil {
+		defer r.journal.Close()
+	}
+	if trace, ok := cfg.Client.Trace.(io.Closer); ok {
+		defer trace.Close()
+	}
+	if done, err := r.preflight(ctx); done || err != nil {
+		return err
+	}
+	view := newProgressView(stderr, r.plan.recipients)
+	cfg.Progress = view
+	pool, err := sender.NewPool(cfg)
+	if err != nil {
+		return err
+	}
+	return r.send(ctx, pool, view)
+}
+
+// sendRun is one mailshot send: its flags, what it opened and what the
+// preflight found.
+type sendRun struct {
+	f              sendFlags
+	args           []string
+	stdout, stderr io.Writer
+
+	batch   *merge.Batch
+	journal *sender.Journal // nil for a test send: nothing is journalled
+	testTo  *mail.Address   // --test-to, or nil
+	policy  sender.ResumePolicy
+
+	// What the preflight found.
+	valid      validation
+	plan       sendPlan
+	duplicates map[int]merge.Duplicate // rows the send pass skips, without remembering every key
+	dataState  fileState               // the data file the preflight read
+}
+
+// setUp checks the flags, loads the template, reads the credentials and
+// opens the journal, and returns the pool's configuration.
+func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, error) {
+	f := &r.f
+	var cfg sender.Config
 	if f.smtpURL == "" {
-		return usageError{errors.New("send needs --smtp URL, e.g. smtp://user@smtp.example.com:587")}
+		return cfg, usageError{errors.New("send needs --smtp URL, e.g. smtp://user@smtp.example.com:587")}
 	}
 	if f.connections < 1 || f.burst < 1 || f.maxPerConn < 0 || f.retries < 0 || f.limit < 0 {
-		return usageError{errors.New("--connections and --burst must be at least 1; --max-per-conn, --retries and --limit not negative")}
+		return cfg, usageError{errors.New("--connections and --burst must be at least 1; --max-per-conn, --retries and --limit not negative")}
 	}
 	ep, err := sender.ParseURL(f.smtpURL)
 	if err != nil {
-		return usageError{err}
+		return cfg, usageError{err}
 	}
 	limit, err := sender.ParseRate(f.rate)
 	if err != nil {
-		return usageError{err}
+		return cfg, usageError{err}
 	}
-	b, err := f.in.batch()
-	if err != nil {
-		return err
+	if r.batch, err = f.in.batch(); err != nil {
+		return cfg, err
 	}
 	var tlsConfig *tls.Config
 	if f.tlsCA != "" {
 		if tlsConfig, err = smtp.TrustCA(f.tlsCA); err != nil {
-			return withHint(err, "--tls-ca takes the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+			return cfg, withHint(err, "--tls-ca takes the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
 		}
 	}
-	creds, err := f.cred.credentials(ctx, ep, stdin, stderr)
+	creds, err := f.cred.credentials(ctx, ep, stdin, r.stderr)
 	if err != nil {
-		return err
+		return cfg, err
 	}
-	var testTo *mail.Address
-	var journal *sender.Journal // nil for a test send: nothing is journalled
 	if f.testTo != "" {
-		if testTo, err = mail.ParseAddress(f.testTo); err != nil {
-			return usageError{fmt.Errorf("--test-to %q is not an email address", f.testTo)}
+		if r.testTo, err = mail.ParseAddress(f.testTo); err != nil {
+			return cfg, usageError{fmt.Errorf("--test-to %q is not an email address", f.testTo)}
 		}
 		if f.limit == 0 {
 			f.limit = 1
 		}
-		fmt.Fprintf(stderr, "test send: the first %d messages go only to %s, nothing is journalled\n", f.limit, testTo.Address)
+		fmt.Fprintf(r.stderr, "test send: the first %d messages go only to %s, nothing is journalled\n", f.limit, r.testTo.Address)
 	} else {
 		if f.journal == "" {
 			f.journal = f.in.name() + ".journal.jsonl"
 		}
-		if journal, err = sender.OpenJournal(f.journal); err != nil {
-			return withHint(err, "--journal names the file that records every outcome; another mailshot may be using it")
+		if r.journal, err = sender.OpenJournal(f.journal); err != nil {
+			return cfg, withHint(err, "--journal names the file that records every outcome; another mailshot may be using it")
 		}
-		defer journal.Close()
-		fmt.Fprintf(stderr, "journal: %s\n", f.journal)
+		fmt.Fprintf(r.stderr, "journal: %s\n", f.journal)
 	}
-	policy := sender.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown}
-
-	// Preflight: every row valid and rendered before the first message leaves.
-	var plan sendPlan
-	duplicates := make(map[int]merge.Duplicate) // the send pass skips them without remembering every key
-	dataState, err := statFile(b.Data)
-	if err != nil {
-		return err
-	}
-	v, err := validate(ctx, b, stderr, false, func(it *merge.Item, _ []byte) error {
-		if it.DuplicateOf != 0 {
-			duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
-		}
-		if it.Err != nil || it.DuplicateOf != 0 {
-			return nil
-		}
-		// Only counts here: no fingerprint, so no change is noticed yet.
-		r := journal.Pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()}, policy)
-		if testTo != nil {
-			r.Send = []string{testTo.Address}
-		}
-		plan.count(r, f.limit)
-		return nil
-	})
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "mailshot: interrupted while checking the data; nothing was sent")
-		return statusError{status: exitStopped, msg: "interrupted"}
-	}
-	if err != nil {
-		return err
-	}
-	if v.invalid > 0 && !f.skipInvalid {
-		return withHint(fmt.Errorf("%d of %d rows are invalid; nothing was sent", v.invalid, v.rows),
-			"fix the rows listed above (mailshot check lists them), or pass --skip-invalid to record them as failed and send the rest")
-	}
-	plan.report(stderr, v)
-	if plan.recipients == 0 && (!f.skipInvalid || v.invalid == 0) {
-		fmt.Fprintln(stdout, "nothing to send")
-		return plan.status()
-	}
-
-	var traceFile *os.File
-	if f.trace != "" {
-		if traceFile, err = os.OpenFile(f.trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
-			return fmt.Errorf("--trace: %w", err)
-		}
-		defer traceFile.Close()
-	}
-	view := newProgressView(stderr, plan.recipients)
-	cfg := sender.Config{
+	r.policy = sender.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown}
+	cfg = sender.Config{
 		Endpoint:    ep,
 		Credentials: creds,
 		Connections: f.connections,
@@ -175,45 +169,125 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Rate:        limit,
 		Burst:       f.burst,
 		Retries:     f.retries,
-		Journal:     journal,
-		Progress:    view,
+		Journal:     r.journal,
 	}
 	cfg.Client.TLSConfig = tlsConfig
 	cfg.Client.LocalName = f.helo
-	if traceFile != nil {
-		cfg.Client.Trace = traceFile
+	if f.trace != "" {
+		trace, err := os.OpenFile(f.trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return cfg, fmt.Errorf("--trace: %w", err)
+		}
+		cfg.Client.Trace = trace
 	}
-	pool, err := sender.NewPool(cfg)
-	if err != nil {
-		return err
-	}
+	return cfg, nil
+}
 
-	messages := make(chan *sender.Message, 2*f.connections)
-	type result struct {
-		sum *sender.Summary
-		err error
+// preflight validates and renders every row before the first message
+// leaves, and counts what the journal says is left to send. It reports done
+// when there is nothing to send.
+func (r *sendRun) preflight(ctx context.Context) (done bool, err error) {
+	r.duplicates = make(map[int]merge.Duplicate)
+	if r.dataState, err = statFile(r.batch.Data); err != nil {
+		return true, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		sum, err := pool.Run(ctx, messages)
-		done <- result{sum, err}
-	}()
-	stopped := make(chan struct{})
-	var res result
-	go func() {
-		res = <-done
-		close(stopped)
-	}()
-
-	// The send pass renders again (nothing is held from the preflight but
-	// the duplicate rows), so memory stays flat in the number of rows. The
-	// data must be the data the preflight checked.
-	if now, err := statFile(b.Data); err != nil || now != dataState {
-		return withHint(fmt.Errorf("%s changed while it was being checked; nothing was sent", b.Data),
+	r.valid, err = validate(ctx, r.batch, r.stderr, false, func(it *merge.Item, _ []byte) error {
+		if it.DuplicateOf != 0 {
+			r.duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
+		}
+		if it.Err != nil || it.DuplicateOf != 0 {
+			return nil
+		}
+		// Only counts here: no fingerprint, so no change is noticed yet.
+		p := r.journal.Pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()}, r.policy)
+		if r.testTo != nil {
+			p.Send = []string{r.testTo.Address}
+		}
+		r.plan.count(p, r.f.limit)
+		return nil
+	})
+	v := r.valid
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(r.stderr, "mailshot: interrupted while checking the data; nothing was sent")
+		return true, statusError{status: exitStopped, msg: "interrupted"}
+	case err != nil:
+		return true, err
+	case v.invalid > 0 && !r.f.skipInvalid:
+		return true, withHint(fmt.Errorf("%d of %d rows are invalid; nothing was sent", v.invalid, v.rows),
+			"fix the rows listed above (mailshot check lists them), or pass --skip-invalid to record them as failed and send the rest")
+	}
+	r.plan.report(r.stderr, v)
+	if r.plan.recipients == 0 && (!r.f.skipInvalid || v.invalid == 0) {
+		fmt.Fprintln(r.stdout, "nothing to send")
+		return true, r.plan.status()
+	}
+	// The send pass reads the data again: it must be what was checked.
+	if now, err := statFile(r.batch.Data); err != nil || now != r.dataState {
+		return true, withHint(fmt.Errorf("%s changed while it was being checked; nothing was sent", r.batch.Data),
 			"save the file, then run the same command again")
 	}
-	b.Duplicates = duplicates
-	queued, queuedRcpts := 0, 0
+	return false, nil
+}
+
+// send runs the pool while a second pass over the data renders the messages
+// again and hands it those still to send, then reports the outcome.
+func (r *sendRun) send(ctx context.Context, pool *sender.Pool, view *progressView) error {
+	messages := make(chan *sender.Message, 2*r.f.connections)
+	var (
+		sum     *sender.Summary
+		poolErr error
+	)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		sum, poolErr = pool.Run(ctx, messages)
+	}()
+	queuedRcpts, produceErr := r.produce(ctx, messages, stopped)
+	<-stopped
+	view.finish()
+	if r.journal != nil {
+		if err := r.journal.Sync(context.WithoutCancel(ctx)); err != nil && poolErr == nil {
+			poolErr = err
+		}
+	}
+	if sum != nil {
+		printSummary(r.stdout, sum)
+	}
+	if poolErr == nil {
+		poolErr = produceErr
+	}
+	switch {
+	case poolErr != nil && r.testTo != nil:
+		fmt.Fprintf(r.stderr, "mailshot: test send stopped: %v\n", poolErr)
+		return statusError{status: exitStopped, msg: "stopped"}
+	case poolErr != nil:
+		return stoppedError(poolErr, r.args, r.f.journal, r.stderr)
+	}
+	if settled := sum.Sent + sum.Failed + sum.Deferred + sum.Unknown; settled < queuedRcpts {
+		// Never claim success for recipients without an outcome.
+		fmt.Fprintf(r.stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n", queuedRcpts-settled)
+		return statusError{status: exitIncomplete, msg: "incomplete"}
+	}
+	if sum.Failed+sum.Deferred+sum.Unknown > 0 || r.plan.failedBefore+r.plan.unknownBefore > 0 || r.valid.invalid > 0 {
+		if r.journal != nil {
+			fmt.Fprintf(r.stderr, "not every recipient was sent: mailshot report --journal %s\n", shellQuote(r.f.journal))
+		}
+		return statusError{status: exitIncomplete, msg: "incomplete"}
+	}
+	return nil
+}
+
+// produce renders the rows again, nothing held from the preflight but the
+// duplicate rows so that memory stays flat, and queues each message that
+// still has recipients to send, until the data ends, --limit is reached or
+// the pool stops. It closes messages and returns how many recipients it
+// queued and the error that stopped it early, if any.
+func (r *sendRun) produce(ctx context.Context, messages chan<- *sender.Message, stopped <-chan struct{}) (queuedRcpts int, err error) {
+	defer close(messages)
+	b, f := r.batch, &r.f
+	b.Duplicates = r.duplicates
+	queued := 0
 	queue := func(m *sender.Message, err error) error {
 		if err != nil {
 			return err
@@ -227,79 +301,37 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return errPoolStopped
 		}
 	}
-	produceErr := func() error {
-		defer close(messages)
-		_, err := validate(ctx, b, io.Discard, testTo == nil, func(it *merge.Item, eml []byte) error {
-			if it.Err != nil {
-				// Valid in the preflight, invalid now: a file changed
-				// under us. Stop rather than lose the row.
-				if !f.skipInvalid {
-					return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
-				}
-				if journal == nil {
-					return nil
-				}
-				return recordInvalid(ctx, journal, b.Data, it, true)
-			}
-			if it.DuplicateOf != 0 {
-				return nil
-			}
-			if f.limit > 0 && queued >= f.limit {
-				return errLimitReached
-			}
-			m := senderMessage(it, nil)
-			if testTo != nil {
-				return queue(testMessage(it, testTo))
-			}
-			pending := journal.Pending(m, policy)
-			if pending.Changed {
-				fmt.Fprintf(stderr, "%s:%d: %s was already sent; the row or template changed since, and it is not sent again\n", b.Data, it.Row, it.Key)
-			}
-			if len(pending.Send) == 0 {
-				return nil
-			}
-			m.To = pending.Send
-			m.Body = bytes.Clone(eml)
-			return queue(m, nil)
-		})
-		return err
-	}()
-	<-stopped
-	view.finish()
-	if errors.Is(produceErr, errLimitReached) || errors.Is(produceErr, errPoolStopped) || errors.Is(produceErr, context.Canceled) {
-		produceErr = nil
-	}
-	if journal != nil {
-		if err := journal.Sync(context.WithoutCancel(ctx)); err != nil && res.err == nil {
-			res.err = err
+	_, err = validate(ctx, b, io.Discard, r.testTo == nil, func(it *merge.Item, eml []byte) error {
+		switch {
+		case it.Err != nil && !f.skipInvalid:
+			// Valid in the preflight, invalid now: a file changed
+			// under us. Stop rather than lose the row.
+			return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
+		case it.Err != nil:
+			return recordInvalid(ctx, r.journal, b.Data, it)
+		case it.DuplicateOf != 0:
+			return nil
+		case f.limit > 0 && queued >= f.limit:
+			return errLimitReached
+		case r.testTo != nil:
+			return queue(testMessage(it, r.testTo))
 		}
-	}
-	if res.sum != nil {
-		printSummary(stdout, res.sum, plan)
-	}
-	if res.err == nil && produceErr != nil {
-		res.err = produceErr
-	}
-	if res.err != nil {
-		if testTo != nil {
-			fmt.Fprintf(stderr, "mailshot: test send stopped: %v\n", res.err)
-			return statusError{status: exitStopped, msg: "stopped"}
+		m := senderMessage(it)
+		pending := r.journal.Pending(m, r.policy)
+		if pending.Changed {
+			fmt.Fprintf(r.stderr, "%s:%d: %s was already sent; the row or template changed since, and it is not sent again\n", b.Data, it.Row, it.Key)
 		}
-		return stoppedError(res.err, args, f.journal, stderr)
-	}
-	if s := res.sum; s.Sent+s.Failed+s.Deferred+s.Unknown < queuedRcpts {
-		// Never claim success for recipients without an outcome.
-		fmt.Fprintf(stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n",
-			queuedRcpts-(s.Sent+s.Failed+s.Deferred+s.Unknown))
-		return statusError{status: exitIncomplete, msg: "incomplete"}
-	}
-	if res.sum.Failed+res.sum.Deferred+res.sum.Unknown > 0 || plan.failedBefore+plan.unknownBefore > 0 || v.invalid > 0 {
-		if journal != nil {
-			fmt.Fprintf(stderr, "not every recipient was sent: mailshot report --journal %s\n", shellQuote(f.journal))
+		if len(pending.Send) == 0 {
+			return nil
 		}
-		return statusError{status: exitIncomplete, msg: "incomplete"}
+		m.To = pending.Send
+		m.Body = bytes.Clone(eml)
+		return queue(m, nil)
+	})
+	if errors.Is(err, errLimitReached) || errors.Is(err, errPoolStopped) || errors.Is(err, context.Canceled) {
+		err = nil
 	}
-	return nil
+	return queuedRcpts, err
 }
 
 var (
@@ -324,23 +356,23 @@ func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
 	}, nil
 }
 
-// senderMessage turns a rendered row into what the pool sends.
-func senderMessage(it *merge.Item, body []byte) *sender.Message {
+// senderMessage turns a rendered row into what the pool sends, without its
+// body.
+func senderMessage(it *merge.Item) *sender.Message {
 	return &sender.Message{
 		Key:         it.Key,
 		Row:         it.Row,
 		MessageID:   it.Message.MessageID,
 		From:        it.Message.From.Address,
 		To:          it.Message.Recipients(),
-		Body:        body,
 		Fingerprint: it.Message.Fingerprint(),
 	}
 }
 
-// recordInvalid journals an invalid row as failed when --skip-invalid asks
-// for it, so the report lists it.
-func recordInvalid(ctx context.Context, j *sender.Journal, data string, it *merge.Item, skip bool) error {
-	if !skip {
+// recordInvalid journals an invalid row as failed, as --skip-invalid asks,
+// so the report lists it. A test send (no journal) records nothing.
+func recordInvalid(ctx context.Context, j *sender.Journal, data string, it *merge.Item) error {
+	if j == nil {
 		return nil
 	}
 	return j.Append(ctx, &sender.Record{
@@ -392,7 +424,7 @@ func (p *sendPlan) status() error {
 	return nil
 }
 
-func printSummary(w io.Writer, s *sender.Summary, p sendPlan) {
+func printSummary(w io.Writer, s *sender.Summary) {
 	rate := 0.0
 	if s.Elapsed > 0 {
 		rate = float64(s.Messages) / s.Elapsed.Seconds()
