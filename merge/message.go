@@ -206,3 +206,18 @@ func (m *Message) TestCopy() *Message {
 		HeaderField{Name: WouldSendToHeader, Value: strings.Join(m.Recipients(), ", ")})
 	return &c
 }
+
+// SizeEstimate returns roughly how many octets the composed message takes:
+// the bodies, the parts in base64 (4/3 of their size), and room for the
+// header and MIME structure. Quoted-printable can make a body a little
+// larger; the estimate is for sizing buffers and memory, not for SIZE=.
+func (m *Message) SizeEstimate() int {
+	n := 4096 + len(m.Subject) + len(m.Text) + len(m.HTML)
+	for _, p := range m.Inline {
+		n += len(p.Content)*4/3 + 256
+	}
+	for _, p := range m.Attachments {
+		n += len(p.Content)*4/3 + 256
+	}
+	return n
+}

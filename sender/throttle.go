@@ -30,16 +30,22 @@ func isThrottleReply(code int, enhanced, text string) bool {
 		return true
 	case enhanced == "4.5.3":
 		return false // too many recipients: a limit on one transaction, not on the rate
-	case enhanced != "":
-		// The enhanced code names another cause (4.2.2 a mailbox over its
-		// "quota limit", 4.3.x a busy system): only plain words about
-		// the sending rate make it throttling.
-		t := strings.ToLower(text)
-		return strings.Contains(t, "rate limit") || strings.Contains(t, "rate-limit") || strings.Contains(t, "throttl")
 	}
-	text = strings.ToLower(text)
-	return strings.Contains(text, "rate") || strings.Contains(text, "limit") || strings.Contains(text, "throttl")
+	// Otherwise only plain words about the sending rate make it
+	// throttling, not "limit" alone: "452 Mailbox over quota limit" is a
+	// full mailbox, whatever code comes with it.
+	t := strings.ToLower(text)
+	for _, w := range throttleWords {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
 }
+
+// throttleWords are the phrases of replies that ask a client to slow down.
+var throttleWords = []string{"rate limit", "rate-limit", "ratelimit", "rate exceeded", "throttl",
+	"too much mail", "too many messages", "too many connections", "sending limit", "limit exceeded"}
 
 // throttle is the pool's shared rate: a token bucket at the configured rate
 // that halves when the server throttles and climbs back gradually (additive

@@ -28,6 +28,8 @@ func TestIsThrottleReply(t *testing.T) {
 		{451, "4.3.0", "Internal error", false},
 		{450, "4.2.1", "Mailbox busy", false},
 		{452, "4.2.2", "Mailbox over quota limit", false}, // a full mailbox, not a policy limit
+		{452, "", "Mailbox over quota limit", false},      // the same from a server without enhanced codes
+		{451, "", "Please generate a separate request", false},
 		{451, "4.3.0", "Sending rate limit exceeded", true},
 		{550, "5.7.1", "rate limit", false}, // permanent: not a throttle, a refusal
 		{250, "2.0.0", "Ok", false},

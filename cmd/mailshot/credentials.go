@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/term"
 
@@ -91,8 +92,6 @@ func (f *credentialFlags) tokenSource(base smtp.Credentials, stderr io.Writer) (
 		return func(context.Context) (smtp.Credentials, error) { return base, nil }, nil
 	}
 	if f.tokenCmd != "" {
-		// The pool calls this from several connections at once.
-		stderr := &lockedWriter{w: stderr}
 		return func(ctx context.Context) (smtp.Credentials, error) {
 			tok, err := runSecretCommand(ctx, "--token-cmd", f.tokenCmd, stderr)
 			c := base
@@ -148,6 +147,7 @@ func readSecretFile(flagName, path string) (string, error) {
 // its output. Its stderr goes to ours; its output is never shown.
 func runSecretCommand(ctx context.Context, flagName, command string, stderr io.Writer) (string, error) {
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.WaitDelay = 5 * time.Second // a child left holding the pipes must not hang us
 	var out, errOut bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errOut

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os/exec"
 	"strings"
 
 	"github.com/mailshot/mailshot/sender"
@@ -26,6 +27,8 @@ var authHints = []struct {
 // stopHint says what to do about the error that stopped a run, or "".
 func stopHint(err error) string {
 	switch {
+	case errors.As(err, new(*exec.ExitError)):
+		return "the --password-cmd or --token-cmd command failed: run it by hand to see why"
 	case errors.Is(err, smtp.ErrEncryptionRequired):
 		return "the server offers no TLS, so the password was not sent: use smtps://host:465 or the submission port 587 with STARTTLS"
 	case errors.Is(err, sender.ErrAuthFailed) && errors.Is(err, errors.ErrUnsupported):

@@ -101,7 +101,7 @@ func TestSettingsFileWritableByOthersIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, errOut, status := runCLI(t, context.Background(), "check", "--config", p, "-t", "testdata/plain", "-d", peopleCSV(t, dir, 1))
-	if status != exitInvalid || !strings.Contains(errOut, "other users may write it") || !strings.Contains(errOut, "chmod go-w") {
+	if status != exitInvalid || !strings.Contains(errOut, "group or others may write it") || !strings.Contains(errOut, "chmod go-w") {
 		t.Errorf("status %d\n%s", status, errOut)
 	}
 }

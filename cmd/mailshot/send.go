@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/mail"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -65,6 +66,9 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			"server, recording every outcome in a journal. Running the same command again\n"+
 			"resumes: recipients already sent are never sent again.\n\n"+
 			"The password comes from $"+passwordEnv+", --password-file, or a prompt.")
+	// The pool, the progress view and token commands write to stderr
+	// from several goroutines.
+	stderr = &lockedWriter{w: stderr}
 	r := &sendRun{args: args, stdout: stdout, stderr: stderr}
 	r.f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -83,10 +87,12 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if done, err := r.preflight(ctx); done || err != nil {
 		return err
 	}
+	r.setMemoryLimit()
 	view := newProgressView(stderr, r.plan.recipients)
 	cfg.Progress = view
 	pool, err := sender.NewPool(cfg)
 	if err != nil {
+		view.finish()
 		return err
 	}
 	return r.send(ctx, pool, view)
@@ -108,7 +114,9 @@ type sendRun struct {
 	valid      validation
 	plan       sendPlan
 	duplicates map[int]merge.Duplicate // rows the send pass skips, without remembering every key
+	invalid    map[int]bool            // rows the preflight found invalid (kept with --skip-invalid)
 	dataState  fileState               // the data file the preflight read
+	maxSize    int                     // an estimate of the largest message, in octets
 }
 
 // setUp checks the flags, loads the template, reads the credentials and
@@ -188,6 +196,7 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 // when there is nothing to send.
 func (r *sendRun) preflight(ctx context.Context) (done bool, err error) {
 	r.duplicates = make(map[int]merge.Duplicate)
+	r.invalid = make(map[int]bool)
 	if r.dataState, err = statFile(r.batch.Data); err != nil {
 		return true, err
 	}
@@ -195,9 +204,13 @@ func (r *sendRun) preflight(ctx context.Context) (done bool, err error) {
 		if it.DuplicateOf != 0 {
 			r.duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
 		}
+		if it.Err != nil {
+			r.invalid[it.Row] = true
+		}
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil
 		}
+		r.maxSize = max(r.maxSize, it.Message.SizeEstimate())
 		// Only counts here: no fingerprint, so no change is noticed yet.
 		p := r.journal.Pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()}, r.policy)
 		if r.testTo != nil {
@@ -223,7 +236,7 @@ func (r *sendRun) preflight(ctx context.Context) (done bool, err error) {
 		return true, r.plan.status()
 	}
 	// The send pass reads the data again: it must be what was checked.
-	if now, err := statFile(r.batch.Data); err != nil || now != r.dataState {
+	if now, err := statFile(r.batch.Data); err != nil || !now.same(r.dataState) {
 		return true, withHint(fmt.Errorf("%s changed while it was being checked; nothing was sent", r.batch.Data),
 			"save the file, then run the same command again")
 	}
@@ -256,6 +269,9 @@ func (r *sendRun) send(ctx context.Context, pool *sender.Pool, view *progressVie
 	}
 	if poolErr == nil {
 		poolErr = produceErr
+	}
+	if now, err := statFile(r.batch.Data); poolErr == nil && (err != nil || !now.same(r.dataState)) {
+		poolErr = fmt.Errorf("%s changed while it was being sent; the rows read after the change may not match what was checked", r.batch.Data)
 	}
 	switch {
 	case poolErr != nil && r.testTo != nil:
@@ -303,11 +319,11 @@ func (r *sendRun) produce(ctx context.Context, messages chan<- *sender.Message, 
 	}
 	_, err = validate(ctx, b, io.Discard, r.testTo == nil, func(it *merge.Item, eml []byte) error {
 		switch {
-		case it.Err != nil && !f.skipInvalid:
+		case it.Err != nil && !r.invalid[it.Row]:
 			// Valid in the preflight, invalid now: a file changed
 			// under us. Stop rather than lose the row.
 			return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
-		case it.Err != nil:
+		case it.Err != nil: // invalid in the preflight too: --skip-invalid
 			return recordInvalid(ctx, r.journal, b.Data, it)
 		case it.DuplicateOf != 0:
 			return nil
@@ -470,15 +486,29 @@ func shellQuote(s string) string {
 }
 
 // fileState identifies a version of a file.
-type fileState struct {
-	size    int64
-	modTime time.Time
-}
+type fileState struct{ fi os.FileInfo }
 
 func statFile(path string) (fileState, error) {
 	fi, err := os.Stat(path)
-	if err != nil {
-		return fileState{}, err
+	return fileState{fi}, err
+}
+
+// same reports whether s and t are the same file, unchanged: the same inode
+// (an editor that saves by renaming makes a new one), size and time.
+func (s fileState) same(t fileState) bool {
+	return s.fi != nil && t.fi != nil && os.SameFile(s.fi, t.fi) &&
+		s.fi.Size() == t.fi.Size() && s.fi.ModTime().Equal(t.fi.ModTime())
+}
+
+// setMemoryLimit sets the soft memory limit (see memoryLimit in main.go)
+// for this batch: the base, plus room for the largest message in every
+// place one can wait (the queue, the connections, the retries), so a batch
+// of large attachments does not spend its time collecting garbage. It
+// leaves a limit set through GOMEMLIMIT alone.
+func (r *sendRun) setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
 	}
-	return fileState{fi.Size(), fi.ModTime()}, nil
+	inFlight := int64(r.maxSize) * int64(r.f.connections) * (2 + 1 + 16)
+	debug.SetMemoryLimit(memoryLimit + 2*inFlight)
 }

@@ -528,46 +528,88 @@ func TestSendDuplicateRowsAreSentOnce(t *testing.T) {
 }
 
 // TestSendRowThatTurnsInvalidStopsTheRun: a file a row attaches disappears
-// after the preflight; the run stops there (exit 3) instead of losing the
-// row, and once the file is back the same command finishes the batch.
+// after the preflight; the run stops there (exit 3), with or without
+// --skip-invalid, instead of losing the row, and once the file is back the
+// same command finishes the batch.
 func TestSendRowThatTurnsInvalidStopsTheRun(t *testing.T) {
-	dir := t.TempDir()
-	tpl := filepath.Join(dir, "tpl")
-	files := filepath.Join(dir, "files")
-	os.MkdirAll(tpl, 0o755)
-	os.MkdirAll(files, 0o755)
-	writeFile(t, tpl, "message.txt", "From: a@example.org\nTo: {{.email}}\nSubject: your file\n\nHere it is.{{attach .file}}\n")
-	var b strings.Builder
-	b.WriteString("email,file\n")
-	const rows = 40
-	for i := range rows {
-		fmt.Fprintf(&b, "p%02d@example.org,f%02d.txt\n", i, i)
-		writeFile(t, files, fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("file %d\n", i))
+	for _, skip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("skip-invalid=%v", skip), func(t *testing.T) {
+			dir := t.TempDir()
+			tpl := filepath.Join(dir, "tpl")
+			files := filepath.Join(dir, "files")
+			os.MkdirAll(tpl, 0o755)
+			os.MkdirAll(files, 0o755)
+			writeFile(t, tpl, "message.txt", "From: a@example.org\nTo: {{.email}}\nSubject: your file\n\nHere it is.{{attach .file}}\n")
+			var b strings.Builder
+			b.WriteString("email,file\n")
+			const rows = 40
+			for i := range rows {
+				fmt.Fprintf(&b, "p%02d@example.org,f%02d.txt\n", i, i)
+				writeFile(t, files, fmt.Sprintf("f%02d.txt", i), fmt.Sprintf("file %d\n", i))
+			}
+			data := writeFile(t, dir, "d.csv", b.String())
+			victim := filepath.Join(files, "f30.txt")
+			var once sync.Once
+			srv := smtptest.Start(t, smtptest.Options{Rcpt: func(string) error {
+				once.Do(func() { os.Remove(victim) }) // after the preflight: sending has begun
+				return nil
+			}})
+			journal := filepath.Join(dir, "j.jsonl")
+			args := []string{"send", "-t", tpl, "-d", data, "--attachments", files, "--smtp", "smtp://" + srv.Addr, "--journal", journal, "--connections", "1"}
+			if skip {
+				args = append(args, "--skip-invalid")
+			}
+			_, errOut, status := runCLI(t, context.Background(), args...)
+			if status != exitStopped || !strings.Contains(errOut, data+":32:") || !strings.Contains(errOut, "resume with:") {
+				t.Fatalf("status %d\n%s", status, errOut)
+			}
+			if got := deliveries(srv.Messages()); len(got) != 30 || got["p30@example.org"] != 0 {
+				t.Fatalf("%d delivered before the stop: %v", len(got), got)
+			}
+			writeFile(t, files, "f30.txt", "file 30\n")
+			if _, errOut, status = runCLI(t, context.Background(), args...); status != exitOK {
+				t.Fatalf("resume: status %d\n%s", status, errOut)
+			}
+			got := deliveries(srv.Messages())
+			for i := range rows {
+				if n := got[fmt.Sprintf("p%02d@example.org", i)]; n != 1 {
+					t.Errorf("p%02d got %d messages", i, n)
+				}
+			}
+		})
 	}
-	data := writeFile(t, dir, "d.csv", b.String())
-	victim := filepath.Join(files, "f30.txt")
+}
+
+// TestSendDataChangedDuringTheSendStops: the data file is rewritten while
+// messages go out; the run ends with exit 3 and says so, and the same
+// command then sends what the new data holds, to those not yet sent.
+func TestSendDataChangedDuringTheSendStops(t *testing.T) {
+	dir := t.TempDir()
+	data := peopleCSV(t, dir, 20)
 	var once sync.Once
 	srv := smtptest.Start(t, smtptest.Options{Rcpt: func(string) error {
-		once.Do(func() { os.Remove(victim) }) // after the preflight: sending has begun
+		once.Do(func() {
+			f, _ := os.OpenFile(data, os.O_APPEND|os.O_WRONLY, 0)
+			fmt.Fprintf(f, "late@example.org,Late,L1\n")
+			f.Close()
+		})
 		return nil
 	}})
-	journal := filepath.Join(dir, "j.jsonl")
-	args := []string{"send", "-t", tpl, "-d", data, "--attachments", files, "--smtp", "smtp://" + srv.Addr, "--journal", journal, "--connections", "1"}
+	args := []string{"send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://" + srv.Addr, "--journal", filepath.Join(dir, "j.jsonl"), "--connections", "1"}
 	_, errOut, status := runCLI(t, context.Background(), args...)
-	if status != exitStopped || !strings.Contains(errOut, data+":32:") || !strings.Contains(errOut, "resume with:") {
+	if status != exitStopped || !strings.Contains(errOut, "changed while it was being sent") {
 		t.Fatalf("status %d\n%s", status, errOut)
 	}
-	if got := deliveries(srv.Messages()); len(got) != 30 || got["p30@example.org"] != 0 {
-		t.Fatalf("%d delivered before the stop: %v", len(got), got)
-	}
-	writeFile(t, files, "f30.txt", "file 30\n")
 	if _, errOut, status = runCLI(t, context.Background(), args...); status != exitOK {
-		t.Fatalf("resume: status %d\n%s", status, errOut)
+		t.Fatalf("rerun: status %d\n%s", status, errOut)
 	}
 	got := deliveries(srv.Messages())
-	for i := range rows {
-		if n := got[fmt.Sprintf("p%02d@example.org", i)]; n != 1 {
-			t.Errorf("p%02d got %d messages", i, n)
+	if len(got) != 21 || got["late@example.org"] != 1 {
+		t.Errorf("deliveries %v", got)
+	}
+	for to, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d", to, n)
 		}
 	}
 }

@@ -53,11 +53,15 @@ func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
 		path, explicit = f.Value.String(), true
 	}
 	var settings map[string]any
-	err := checkSettingsOwner(path)
+	f, err := os.Open(path)
 	if err == nil {
-		var meta toml.MetaData
-		meta, err = toml.DecodeFile(path, &settings)
-		keys = meta.Keys()
+		// Check and read the same open file, so it cannot be swapped between.
+		defer f.Close()
+		if err = checkSettingsOwner(f); err == nil {
+			var meta toml.MetaData
+			meta, err = toml.NewDecoder(f).Decode(&settings)
+			keys = meta.Keys()
+		}
 	}
 	switch {
 	case errors.Is(err, os.ErrNotExist) && !explicit:
