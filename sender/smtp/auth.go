@@ -80,16 +80,11 @@ const maxAuthLine = 12288
 // IsAuthFailure). A server that does not offer AUTH gives an error wrapping
 // errors.ErrUnsupported; so does one offering none of the mechanisms.
 func (c *Client) Authenticate(ctx context.Context, cred Credentials) error {
-	if err := c.begin(ctx, "AUTH"); err != nil {
+	stop, err := c.beginGreeted(ctx, "AUTH")
+	if err != nil {
 		return err
 	}
-	stop := c.watch(ctx)
 	defer stop()
-	if !c.greeted {
-		if err := c.hello(ctx); err != nil {
-			return err
-		}
-	}
 	offered, ok := c.ext["AUTH"]
 	if !ok {
 		return fmt.Errorf("smtp: AUTH: not offered by the server (STARTTLS first?): %w", errors.ErrUnsupported)
@@ -144,16 +139,11 @@ func pickAuth(cred Credentials, offered []string) (Auth, error) {
 // Credentials never go over an unencrypted connection to another host
 // (ErrEncryptionRequired), and never into errors or the transcript.
 func (c *Client) Auth(ctx context.Context, a Auth) error {
-	if err := c.begin(ctx, "AUTH"); err != nil {
+	stop, err := c.beginGreeted(ctx, "AUTH")
+	if err != nil {
 		return err
 	}
-	stop := c.watch(ctx)
 	defer stop()
-	if !c.greeted {
-		if err := c.hello(ctx); err != nil {
-			return err
-		}
-	}
 	return c.auth(ctx, a)
 }
 

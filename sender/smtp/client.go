@@ -291,6 +291,23 @@ func (c *Client) setDeadline(ctx context.Context, write bool, timeout time.Durat
 }
 
 // begin checks that the client can run op: usable and ctx not done.
+// beginGreeted is begin for a command that needs EHLO first: it also
+// starts watching ctx and says EHLO if that has not been done. The caller
+// defers the returned stop.
+func (c *Client) beginGreeted(ctx context.Context, op string) (stop func() bool, err error) {
+	if err := c.begin(ctx, op); err != nil {
+		return noStop, err
+	}
+	stop = c.watch(ctx)
+	if !c.greeted {
+		if err := c.hello(ctx); err != nil {
+			stop()
+			return noStop, err
+		}
+	}
+	return stop, nil
+}
+
 func (c *Client) begin(ctx context.Context, op string) error {
 	if c.closed || c.broken {
 		return &ConnError{Op: op, Err: net.ErrClosed}
@@ -468,16 +485,11 @@ func (c *Client) maxSize() int64 {
 // server that does not offer STARTTLS gives an error wrapping
 // errors.ErrUnsupported and the connection stays as it was.
 func (c *Client) StartTLS(ctx context.Context) error {
-	if err := c.begin(ctx, "STARTTLS"); err != nil {
+	stop, err := c.beginGreeted(ctx, "STARTTLS")
+	if err != nil {
 		return err
 	}
-	stop := c.watch(ctx)
 	defer stop()
-	if !c.greeted {
-		if err := c.hello(ctx); err != nil {
-			return err
-		}
-	}
 	if c.isTLS {
 		return errors.New("smtp: STARTTLS: the connection is already encrypted")
 	}

@@ -88,16 +88,11 @@ type RcptResult struct {
 // before sending (ErrMessageTooLarge); so is a transaction needing SMTPUTF8
 // or 8BITMIME from a server without it.
 func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error {
-	if err := c.begin(ctx, "MAIL"); err != nil {
+	stop, err := c.beginGreeted(ctx, "MAIL")
+	if err != nil {
 		return err
 	}
-	stop := c.watch(ctx)
 	defer stop()
-	if !c.greeted {
-		if err := c.hello(ctx); err != nil {
-			return err
-		}
-	}
 	var o MailOptions
 	if opts != nil {
 		o = *opts
@@ -188,16 +183,11 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Resu
 	if err := validAddress(env.From, true); err != nil {
 		return res, err
 	}
-	if err := c.begin(ctx, "MAIL"); err != nil {
+	stop, err := c.beginGreeted(ctx, "MAIL")
+	if err != nil {
 		return res, err
 	}
-	stop := c.watch(ctx)
 	defer stop()
-	if !c.greeted {
-		if err := c.hello(ctx); err != nil {
-			return res, err
-		}
-	}
 
 	opts := MailOptions{
 		Size:     env.Size,
@@ -234,7 +224,6 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Resu
 	}
 
 	tx := transaction{env: env, opts: &opts, tried: tried, res: res}
-	var err error
 	if _, ok := c.ext["PIPELINING"]; ok {
 		err = c.pipelined(ctx, &tx)
 	} else {
