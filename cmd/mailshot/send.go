@@ -65,7 +65,8 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		"Validates and renders every row, then sends one message per row through the SMTP\n"+
 			"server, recording every outcome in a journal. Running the same command again\n"+
 			"resumes: recipients already sent are never sent again.\n\n"+
-			"The password comes from $"+passwordEnv+", --password-file, or a prompt.")
+			"The password comes from $"+passwordEnv+", --password-file, --password-cmd or a\n"+
+			"prompt; an OAuth2 token (--auth xoauth2) from $"+tokenEnv+", --token-file or --token-cmd.")
 	// The pool, the progress view and token commands write to stderr
 	// from several goroutines.
 	stderr = &lockedWriter{w: stderr}
