@@ -155,6 +155,23 @@ func checkDelivered(t *testing.T, delivered, sent string) string {
 	return trace
 }
 
+// dialStartTLS connects to a harness server with cfg and upgrades with
+// STARTTLS, failing the test otherwise; the connection closes when the test
+// ends.
+func dialStartTLS(t *testing.T, addr string, cfg *Config) *Client {
+	t.Helper()
+	ctx := context.Background()
+	c, err := Dial(ctx, addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.StartTLS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // sendHarness sends one message marked with a new token to rcpts.
 func sendHarness(t *testing.T, c *Client, rcpts ...string) (token, msg string) {
 	t.Helper()
@@ -210,14 +227,7 @@ func TestHarnessPostfixStartTLS(t *testing.T) {
 	t.Parallel()
 	requireHarness(t, postfixSMTP)
 	ctx := context.Background()
-	c, err := Dial(ctx, postfixSMTP, &Config{TLSConfig: harnessTLS(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.StartTLS(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := dialStartTLS(t, postfixSMTP, &Config{TLSConfig: harnessTLS(t)})
 	token, msg := sendHarness(t, c, "rcpt@example.org")
 	if trace := checkDelivered(t, waitDelivered(t, postfixMaildir, token, 1)[0], msg); !strings.Contains(trace, "with ESMTPS id") {
 		t.Errorf("not ESMTPS:\n%s", trace)
@@ -348,14 +358,7 @@ func TestHarnessAiosmtpd(t *testing.T) {
 	ctx := context.Background()
 	for _, mech := range []string{"PLAIN", "LOGIN"} {
 		t.Run(mech, func(t *testing.T) {
-			c, err := Dial(ctx, aiosmtpdAddr, &Config{TLSConfig: harnessTLS(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.StartTLS(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c := dialStartTLS(t, aiosmtpdAddr, &Config{TLSConfig: harnessTLS(t)})
 			if ok, _ := c.Extension("PIPELINING"); ok {
 				t.Error("aiosmtpd offers PIPELINING; this test wants the path without it")
 			}
@@ -375,14 +378,7 @@ func TestHarnessAiosmtpd(t *testing.T) {
 		})
 	}
 	t.Run("wrong password", func(t *testing.T) {
-		c, err := Dial(ctx, aiosmtpdAddr, &Config{TLSConfig: harnessTLS(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := c.StartTLS(ctx); err != nil {
-			t.Fatal(err)
-		}
+		c := dialStartTLS(t, aiosmtpdAddr, &Config{TLSConfig: harnessTLS(t)})
 		cred := harnessCredentials("PLAIN")
 		cred.Password = "not-the-password"
 		if err := c.Authenticate(ctx, cred); !IsAuthFailure(err) {
@@ -399,14 +395,7 @@ func TestHarnessExim(t *testing.T) {
 	for _, mech := range []string{"", "PLAIN", "LOGIN"} {
 		t.Run("auth "+mech, func(t *testing.T) {
 			var trace strings.Builder
-			c, err := Dial(ctx, eximAddr, &Config{TLSConfig: harnessTLS(t), Trace: &trace})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.StartTLS(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c := dialStartTLS(t, eximAddr, &Config{TLSConfig: harnessTLS(t), Trace: &trace})
 			if err := c.Authenticate(ctx, harnessCredentials(mech)); err != nil {
 				t.Fatal(err)
 			}
@@ -422,17 +411,10 @@ func TestHarnessExim(t *testing.T) {
 	}
 	for _, mech := range []string{"CRAM-MD5", "PLAIN", "LOGIN"} {
 		t.Run("wrong password "+mech, func(t *testing.T) {
-			c, err := Dial(ctx, eximAddr, &Config{TLSConfig: harnessTLS(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.StartTLS(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c := dialStartTLS(t, eximAddr, &Config{TLSConfig: harnessTLS(t)})
 			cred := harnessCredentials(mech)
 			cred.Password = "not-the-password"
-			err = c.Authenticate(ctx, cred)
+			err := c.Authenticate(ctx, cred)
 			if !IsAuthFailure(err) {
 				t.Fatalf("error %v, want an auth failure", err)
 			}
