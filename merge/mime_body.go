@@ -24,6 +24,17 @@ const base64LineLength = 76
 func textEncoding(s string) string {
 	lineLen := 0
 	for i := 0; i < len(s); i++ {
+		// Eight plain octets at a time: none is a line break, so they only
+		// lengthen the line.
+		for i+8 <= len(s) && plain8(s[i:i+8]) {
+			if lineLen += 8; lineLen > foldLength {
+				return encodingQuotedPrintable
+			}
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		switch c := s[i]; {
 		case c == '\r' || c == '\n':
 			if i > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
@@ -43,6 +54,18 @@ func textEncoding(s string) string {
 		return encodingQuotedPrintable
 	}
 	return encoding7bit
+}
+
+// plain8 reports whether the eight octets of s are all printable ASCII,
+// 0x20 to 0x7e, testing them as one word.
+func plain8(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	below := (w - 0x20*ones) &^ w // high bit set where an octet is under 0x20
+	del := w ^ 0x7f*ones          // zero where an octet is 0x7f
+	del = (del - ones) &^ del
+	return (w|below|del)&highs == 0
 }
 
 // writeText writes the text body s to w in the transfer encoding enc, as
@@ -67,6 +90,24 @@ func writeText(w io.Writer, enc, s string) error {
 
 // writeCRLF writes s to w with each CR, LF or CRLF line break as CRLF.
 func writeCRLF(w io.Writer, s string) error {
+	if strings.IndexByte(s, '\r') < 0 {
+		// LF only, the usual case: find each with one fast scan.
+		for len(s) > 0 {
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				_, err := io.WriteString(w, s)
+				return err
+			}
+			if _, err := io.WriteString(w, s[:i]); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(w, "\r\n"); err != nil {
+				return err
+			}
+			s = s[i+1:]
+		}
+		return nil
+	}
 	for len(s) > 0 {
 		i := 0
 		for i < len(s) && s[i] != '\r' && s[i] != '\n' {

@@ -81,3 +81,70 @@ func FuzzBase64Lines(f *testing.F) {
 		}
 	})
 }
+
+// textEncodingBytewise is textEncoding's rule written one octet at a time,
+// the reference that FuzzTextEncoding holds the word-at-a-time version to.
+func textEncodingBytewise(s string) string {
+	lineLen := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\r' || c == '\n':
+			if i > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
+				return encodingQuotedPrintable
+			}
+			lineLen = 0
+		case c >= 0x80 || c < ' ' && c != '\t' || c == 0x7f:
+			return encodingQuotedPrintable
+		default:
+			lineLen++
+			if lineLen > foldLength {
+				return encodingQuotedPrintable
+			}
+		}
+	}
+	if n := len(s); n > 0 && (s[n-1] == ' ' || s[n-1] == '\t') {
+		return encodingQuotedPrintable
+	}
+	return encoding7bit
+}
+
+// FuzzTextEncoding checks that textEncoding, which tests eight octets at a
+// time, decides like the plain octet-by-octet rule.
+func FuzzTextEncoding(f *testing.F) {
+	for _, seed := range []string{
+		"", "Hello\nworld\n", strings.Repeat("x", 78) + "\n", strings.Repeat("x", 79),
+		strings.Repeat("abcdefg ", 9) + "\n", "12345678\x7f", "1234567\x1f8", "\t12345678\t\n",
+		"12345678 \n", "Grüße\n", strings.Repeat("~", 16) + "\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := textEncoding(s), textEncodingBytewise(s); got != want {
+			t.Fatalf("textEncoding(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// TestPlain8 checks the word test on every octet in every position.
+func TestPlain8(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			want := c >= 0x20 && c <= 0x7e
+			if got := plain8(string(b)); got != want {
+				t.Fatalf("plain8 with %#x at %d = %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkTextEncoding(b *testing.B) {
+	s := strings.Repeat("Line of the benchmark body, padded to about seventy-two octets .......\n", 70)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		if textEncoding(s) != encoding7bit {
+			b.Fatal("not 7bit")
+		}
+	}
+}
