@@ -456,6 +456,11 @@ func TestFingerprint(t *testing.T) {
 		return m.Fingerprint()
 	}
 	base := fingerprint(nil)
+	// Journals written by earlier versions hold this value: a change of
+	// the hashing would report every sent row as changed on resume.
+	if want := "a3ca2c94e030a3e06a8d2932c5e1da7e9dac0c79c2bf92031fd98c8c0e7d4404"; base != want {
+		t.Errorf("Fingerprint = %s, want %s as journals already record", base, want)
+	}
 	if again := fingerprint(nil); again != base {
 		t.Errorf("Fingerprint is not stable: %s then %s", base, again)
 	}
