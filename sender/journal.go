@@ -38,6 +38,7 @@ import (
 type Journal struct {
 	path string
 	f    *os.File
+	out  appender // makes groups durable; only the flusher uses it
 	seed maphash.Seed
 
 	mu      sync.Mutex
@@ -100,7 +101,14 @@ func OpenJournal(path string) (*Journal, error) {
 		stopped: make(chan struct{}),
 	}
 	j.cond = sync.NewCond(&j.mu)
-	if err := j.load(); err != nil {
+	end, err := j.load()
+	if err == nil {
+		j.out, err = newAppender(f, end)
+		if err != nil {
+			err = fmt.Errorf("sender: journal %s: %w", path, err)
+		}
+	}
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -108,45 +116,47 @@ func OpenJournal(path string) (*Journal, error) {
 	return j, nil
 }
 
-// load reads the file into the index, cuts off a torn last line, and makes
-// a newly created file's directory entry durable.
-func (j *Journal) load() error {
+// load reads the file into the index, cuts off a torn last line (or the
+// zeros preallocated past the last record by a run that crashed), makes a
+// newly created file's directory entry durable, and returns the offset just
+// after the last record.
+func (j *Journal) load() (end int64, err error) {
 	info, err := j.f.Stat()
 	if err != nil {
-		return fmt.Errorf("sender: journal: %w", err)
+		return 0, fmt.Errorf("sender: journal: %w", err)
 	}
 	if info.Size() == 0 {
 		if err := syncDir(filepath.Dir(j.path)); err != nil {
-			return fmt.Errorf("sender: journal %s: %w", j.path, err)
+			return 0, fmt.Errorf("sender: journal %s: %w", j.path, err)
 		}
-		return nil
+		return 0, nil
 	}
 	good, err := readRecords(j.f, j.path, func(r *Record) error {
 		j.remember(r)
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if good < info.Size() {
-		if err := j.f.Truncate(good); err != nil {
-			return fmt.Errorf("sender: journal %s: cut torn last line: %w", j.path, err)
-		}
-		if err := j.f.Sync(); err != nil {
-			return fmt.Errorf("sender: journal %s: %w", j.path, err)
-		}
+	if err := trimTo(j.f, good); err != nil {
+		return 0, fmt.Errorf("sender: journal %s: cut torn last line: %w", j.path, err)
 	}
-	return nil
+	return good, nil
 }
 
 // readRecords calls fn for each record in r and returns the offset just
-// after the last complete record. Only the last line may be incomplete or
-// unreadable (a write torn by a crash); anything else is an error.
+// after the last complete record. Only the end may be incomplete or
+// unreadable: a write torn by a crash, or the zeros preallocated past the
+// last record (a NUL octet ends the journal: no record holds one). Anything
+// else is an error.
 func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var off int64
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
+		if bytes.IndexByte(line, 0) >= 0 {
+			return good, nil // preallocated zeros, or a torn write
+		}
 		if err == io.EOF {
 			return good, nil // "" or a line without its newline: torn
 		}
@@ -290,10 +300,8 @@ func (j *Journal) flusher() {
 
 		err := failed
 		if err == nil {
-			if _, err = j.f.Write(data); err == nil {
-				err = syncData(j.f)
-				j.syncs.Add(1)
-			}
+			err = j.out.append(data)
+			j.syncs.Add(1)
 			if err != nil {
 				err = &StopError{Reason: ErrJournal, Err: fmt.Errorf("%s: %w", j.path, err)}
 				j.mu.Lock()
@@ -339,6 +347,9 @@ func (j *Journal) Close() error {
 	j.mu.Unlock()
 	<-j.stopped
 	err := j.err
+	if cerr := j.out.close(); cerr != nil && err == nil {
+		err = fmt.Errorf("sender: close journal: %w", cerr)
+	}
 	if cerr := j.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("sender: close journal: %w", cerr)
 	}

@@ -806,7 +806,9 @@ func TestPoolCredentialsPerConnection(t *testing.T) {
 func TestPoolJournalFailure(t *testing.T) {
 	ts := (&testServer{t: t}).start()
 	j := journalFor(t)
-	j.f.Close() // every write fails from now on
+	j.mu.Lock()
+	j.out = brokenAppender{} // every write fails from now on
+	j.mu.Unlock()
 	_, err := runPool(t, ts.config(j, nil), testMessages(5, 1, 100))
 	if !errors.Is(err, ErrJournal) {
 		t.Fatalf("Run: %v, want ErrJournal", err)
@@ -911,3 +913,9 @@ func TestHas8bit(t *testing.T) {
 		}
 	}
 }
+
+// brokenAppender is a disk that fails every write.
+type brokenAppender struct{}
+
+func (brokenAppender) append([]byte) error { return errors.New("input/output error") }
+func (brokenAppender) close() error        { return nil }
