@@ -1,12 +1,15 @@
 package merge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // Batch renders every row of one data file with one template, in file order,
@@ -18,6 +21,11 @@ type Batch struct {
 	Data     string      // path of the CSV or XLSX file
 	Options  DataOptions // how to read it
 	Select   Selection   // which rows to take; the zero value takes all
+	// Renderers is how many rows are rendered at once, ahead of Each's fn
+	// (a bounded number, so memory does not grow with the file): 0 means
+	// one per CPU; 1 renders each row just before fn sees it, so the files
+	// a row names are read at that moment.
+	Renderers int
 	// Duplicates, when not nil, holds the rows a previous pass over the
 	// same data found to repeat an earlier row (Item.DuplicateOf), by row
 	// number; Each then trusts it instead of remembering every Key, which
@@ -48,6 +56,8 @@ type Item struct {
 	KeyHash uint64
 	// Key identifies the row's recipients: see MessageKey.
 	Key string
+
+	rendered chan struct{} // closed once Message and Err are set; nil if not rendered
 }
 
 // MessageKey returns the identity of a message's recipients: its To
@@ -70,7 +80,7 @@ func MessageKey(m *Message) string {
 // Each reads the data file and calls fn with each row in order, valid or
 // not. It stops at the first error fn returns, or when ctx is done, and
 // returns that error; otherwise it returns an error only when the file cannot
-// be read at all.
+// be read at all. See Renderers for how far rendering runs ahead of fn.
 func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 	data, err := OpenData(b.Data, b.Options)
 	if err != nil {
@@ -84,10 +94,88 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 	// a 32-bit hash of that row's envelope recipients, so memory stays small
 	// however many rows there are.
 	first := make(map[uint64]uint64)
-	for {
+	deliver := func(item *Item) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if item.Message != nil {
+			b.checkDuplicate(item, first)
+		}
+		return fn(item)
+	}
+	renderers := b.Renderers
+	if renderers == 0 {
+		renderers = min(runtime.GOMAXPROCS(0), maxRenderers)
+	}
+	if renderers == 1 {
+		var fnErr error
+		err := b.read(ctx, data, func(item *Item, render bool) bool {
+			if render {
+				item.Message, item.Err = b.Template.Render(item.Record)
+			}
+			fnErr = deliver(item)
+			return fnErr == nil
+		})
+		return cmp.Or(fnErr, ctx.Err(), err)
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel, which unblocks the goroutines
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pending := make(chan *Item, 16*renderers) // in file order
+	work := make(chan *Item, 16*renderers)
+	var readErr error // set before pending is closed
+	wg.Go(func() {
+		defer close(work)
+		defer close(pending)
+		send := func(ch chan<- *Item, item *Item) bool {
+			select {
+			case ch <- item:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		readErr = b.read(ctx, data, func(item *Item, render bool) bool {
+			if render {
+				item.rendered = make(chan struct{})
+			}
+			return send(pending, item) && (!render || send(work, item))
+		})
+	})
+	for range renderers {
+		wg.Go(func() {
+			for item := range work {
+				item.Message, item.Err = b.Template.Render(item.Record)
+				close(item.rendered)
+			}
+		})
+	}
+	for item := range pending {
+		if item.rendered != nil {
+			select {
+			case <-item.rendered:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := deliver(item); err != nil {
+			return err
+		}
+	}
+	return cmp.Or(ctx.Err(), readErr)
+}
+
+// maxRenderers bounds the goroutines that render rows at once.
+const maxRenderers = 8
+
+// read reads rows in order and calls emit with each one selected, saying
+// whether it still needs rendering (a row that cannot be read does not),
+// until the end of the file or of the selection, ctx is done, or emit
+// returns false.
+func (b *Batch) read(ctx context.Context, data RecordReader, emit func(item *Item, render bool) bool) error {
+	for ctx.Err() == nil {
 		rec, err := data.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -102,6 +190,9 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 				continue
 			}
 			item.Row, item.Err, item.Record = rowErr.Row, err, nil
+			if !emit(item, false) {
+				return nil
+			}
 		case err != nil:
 			return err
 		default:
@@ -112,15 +203,12 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 				continue
 			}
 			item.Row = rec.Row
-			item.Message, item.Err = b.Template.Render(rec)
-		}
-		if item.Message != nil {
-			b.checkDuplicate(item, first)
-		}
-		if err := fn(item); err != nil {
-			return err
+			if !emit(item, true) {
+				return nil
+			}
 		}
 	}
+	return nil
 }
 
 // checkDuplicate sets item's Key and KeyHash and notices a row that repeats

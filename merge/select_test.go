@@ -2,13 +2,17 @@ package merge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRows(t *testing.T) {
@@ -170,5 +174,89 @@ func TestBatchDuplicates(t *testing.T) {
 	})
 	if len(second) != 2 || !strings.Contains(second[0], "4: the row changed since the first pass") || !strings.Contains(second[1], "5: same To as row 2") {
 		t.Errorf("second pass errors %q", second)
+	}
+}
+
+// TestBatchRenderersAgree walks 3000 rows, some invalid and some repeated,
+// rendered one at a time and on several goroutines: the items come in the
+// same order with the same content; an error from fn or a cancelled
+// context stops the walk at once, with no goroutine left behind.
+func TestBatchRenderersAgree(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.csv")
+	var csv strings.Builder
+	csv.WriteString("email,name\n")
+	for i := range 3000 {
+		switch {
+		case i%97 == 5:
+			fmt.Fprintf(&csv, "p%d@example.org,\n", i) // empty name: invalid
+		case i%89 == 7:
+			fmt.Fprintf(&csv, "p%d@example.org,again\n", i-1) // same To as the row before
+		default:
+			fmt.Fprintf(&csv, "p%d@example.org,Name %d\n", i, i)
+		}
+	}
+	if err := os.WriteFile(data, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := LoadTemplate(writeTemplate(t, map[string]string{"message.txt": "From: x@example.org\nTo: {{.email}}\nSubject: for {{.name}}\n\nHi {{.name}}\n"}), TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := func(renderers int) []string {
+		var got []string
+		b := &Batch{Template: tmpl, Data: data, Renderers: renderers}
+		err := b.Each(context.Background(), func(it *Item) error {
+			s := fmt.Sprintf("%d %s dup=%d", it.Row, it.Key, it.DuplicateOf)
+			if it.Err != nil {
+				s += " err=" + it.Err.Error()
+			} else {
+				s += " " + it.Message.Subject
+			}
+			got = append(got, s)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	one := walk(1)
+	if len(one) != 3000 {
+		t.Fatalf("%d items, want 3000", len(one))
+	}
+	for _, n := range []int{2, 8} {
+		if many := walk(n); strings.Join(many, "\n") != strings.Join(one, "\n") {
+			t.Fatalf("%d renderers disagree with one", n)
+		}
+	}
+
+	before := runtime.NumGoroutine()
+	stop := errors.New("stop")
+	seen := 0
+	b := &Batch{Template: tmpl, Data: data, Renderers: 4}
+	if err := b.Each(context.Background(), func(*Item) error {
+		if seen++; seen == 100 {
+			return stop
+		}
+		return nil
+	}); err != stop || seen != 100 {
+		t.Fatalf("stopped by fn: %v after %d items", err, seen)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	seen = 0
+	if err := b.Each(ctx, func(*Item) error {
+		if seen++; seen == 50 {
+			cancel()
+		}
+		return nil
+	}); !errors.Is(err, context.Canceled) || seen != 50 {
+		t.Fatalf("cancelled: %v after %d items", err, seen)
+	}
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 100 {
+			t.Fatalf("%d goroutines after the walks, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

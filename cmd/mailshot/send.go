@@ -304,6 +304,9 @@ func (r *sendRun) produce(ctx context.Context, messages chan<- *sender.Message, 
 	defer close(messages)
 	b, f := r.batch, &r.f
 	b.Duplicates = r.duplicates
+	// Each row just before it is queued: what is sent is what its files
+	// hold now (the preflight rendered ahead on every CPU).
+	b.Renderers = 1
 	queued := 0
 	queue := func(m *sender.Message, err error) error {
 		if err != nil {
