@@ -266,6 +266,26 @@ type job struct {
 	last       *outcome // the latest temporary failure
 	eightBit   bool     // the body has octets over 127
 	utf8Header bool     // the header has raw UTF-8 (RFC 6532)
+
+	// env, when set, is the envelope of the next transaction, already sent
+	// as the Then of the previous one on the worker's connection.
+	env *smtp.Envelope
+	// rated says the job has its rate token (see worker.lookahead).
+	rated bool
+}
+
+// envelope returns the envelope of j's next transaction.
+func (j *job) envelope() *smtp.Envelope {
+	if j.env == nil {
+		j.env = &smtp.Envelope{
+			From:        j.m.From,
+			To:          j.to,
+			Size:        int64(len(j.m.Body)),
+			EightBit:    j.eightBit,
+			UTF8Headers: j.utf8Header,
+		}
+	}
+	return j.env
 }
 
 func newJob(m *Message) *job {
@@ -300,7 +320,7 @@ func has8bit(b []byte) bool {
 // split returns a job for some of j's recipients.
 func (j *job) split(to []string) *job {
 	k := *j
-	k.to = to
+	k.to, k.env, k.rated = to, nil, false
 	return &k
 }
 
@@ -330,7 +350,13 @@ const maxWaitingPerConn = 16
 
 // next returns the next job for a worker: one whose retry is due, else a
 // new message. It returns nil when the work is done or the run stops.
-func (r *run) next() *job {
+func (r *run) next() *job { return r.take(true) }
+
+// tryNext returns the job next would, or nil at once if none is ready.
+func (r *run) tryNext() *job { return r.take(false) }
+
+// take is next, waiting for a job or not.
+func (r *run) take(wait bool) *job {
 	for {
 		r.mu.Lock()
 		now := time.Now()
@@ -349,6 +375,10 @@ func (r *run) next() *job {
 				return j
 			}
 			wake = time.After(r.queue[best].ready.Sub(now))
+		}
+		if !wait && (r.inputDone || len(r.queue) >= maxWaitingPerConn*r.cfg.Connections) {
+			r.mu.Unlock()
+			return nil
 		}
 		if r.inputDone && len(r.queue) == 0 && r.inFlight == 0 && r.receiving == 0 {
 			r.finished = r.stopCtx.Err() == nil
@@ -369,12 +399,20 @@ func (r *run) next() *job {
 			m            *Message
 			ok, received bool
 		)
-		select {
-		case <-r.workCtx.Done():
-		case <-changed:
-		case <-wake:
-		case m, ok = <-input:
-			received = true
+		if wait {
+			select {
+			case <-r.workCtx.Done():
+			case <-changed:
+			case <-wake:
+			case m, ok = <-input:
+				received = true
+			}
+		} else {
+			select {
+			case m, ok = <-input:
+				received = true
+			default:
+			}
 		}
 		if input == nil {
 			if r.workCtx.Err() != nil {
@@ -407,7 +445,7 @@ func (r *run) next() *job {
 		if j != nil {
 			return j
 		}
-		if r.workCtx.Err() != nil {
+		if !wait || r.workCtx.Err() != nil {
 			return nil
 		}
 	}

@@ -342,9 +342,25 @@ func TestPoolIdleProbe(t *testing.T) {
 	var trace syncBuffer
 	cfg := ts.config(nil, nil)
 	cfg.Connections = 1
-	cfg.IdleProbe = time.Nanosecond // probe before every reuse
+	cfg.IdleProbe = 5 * time.Millisecond
 	cfg.Client.Trace = &trace
-	if _, err := runPool(t, cfg, testMessages(3, 1, 100)); err != nil {
+	p, err := NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The messages come slower than the probe threshold: the connection
+	// sits idle before each reuse.
+	in := make(chan *Message)
+	go func() {
+		defer close(in)
+		for i, m := range testMessages(3, 1, 100) {
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			in <- m
+		}
+	}()
+	if _, err := p.Run(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(trace.String(), "C: NOOP"); n != 2 {

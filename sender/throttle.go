@@ -118,6 +118,15 @@ func (t *throttle) wait(ctx context.Context) error {
 	return t.limiter.Wait(ctx)
 }
 
+// allow reports whether the pool may start one more transaction now,
+// taking its token if so: wait without the waiting.
+func (t *throttle) allow() bool {
+	t.mu.Lock()
+	paused := time.Now().Before(t.pauseUntil)
+	t.mu.Unlock()
+	return !paused && t.limiter.Allow()
+}
+
 // current returns the rate in force and whether it is throttled.
 func (t *throttle) current() (rate.Limit, bool) {
 	t.mu.Lock()

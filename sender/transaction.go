@@ -17,18 +17,18 @@ func (e *journalError) Error() string { return e.err.Error() }
 func (e *journalError) Unwrap() error { return e.err }
 
 // transact runs one transaction for j on w's connection and settles every
-// recipient: a final outcome, or a later transaction.
-func (w *worker) transact(j *job) {
+// recipient: a final outcome, or a later transaction. next, if not nil, is
+// the job that follows on the connection: its commands go out with j's
+// final dot.
+func (w *worker) transact(j, next *job) {
 	r := w.r
 	defer r.done()
 	reused := w.used > 0
 	j.attempts++
-	env := &smtp.Envelope{
-		From:        j.m.From,
-		To:          j.to,
-		Size:        int64(len(j.m.Body)),
-		EightBit:    j.eightBit,
-		UTF8Headers: j.utf8Header,
+	env := j.envelope()
+	j.env, j.rated = nil, false
+	if next != nil {
+		env.Then = next.envelope()
 	}
 	if jr := r.cfg.Journal; jr != nil {
 		// Write ahead: the intent goes into the journal now, its fsync

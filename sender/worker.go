@@ -51,23 +51,57 @@ func (w *worker) loop() {
 			}
 			continue
 		}
-		if err := r.throttle.wait(r.stopCtx); err != nil {
-			r.requeue(j, time.Now())
-			r.done()
-			return
-		}
-		if w.used > 0 && time.Since(w.lastUsed) > r.cfg.IdleProbe {
-			if err := w.c.Noop(r.sendCtx); err != nil {
-				w.drop()
-				continue // reconnect; j is not charged
+		switch {
+		case j.rated:
+			// Its token was taken by lookahead, its commands perhaps sent.
+			if r.stopCtx.Err() != nil {
+				r.requeue(j, time.Now())
+				r.done()
+				return
+			}
+		default:
+			if err := r.throttle.wait(r.stopCtx); err != nil {
+				r.requeue(j, time.Now())
+				r.done()
+				return
+			}
+			if w.used > 0 && time.Since(w.lastUsed) > r.cfg.IdleProbe {
+				if err := w.c.Noop(r.sendCtx); err != nil {
+					w.drop()
+					continue // reconnect; j is not charged
+				}
 			}
 		}
-		w.transact(j)
-		j = nil
-		if w.c != nil && (r.cfg.MaxPerConn > 0 && w.used >= r.cfg.MaxPerConn || time.Since(w.born) >= r.cfg.MaxConnAge) {
+		next := w.lookahead()
+		w.transact(j, next)
+		j = next
+		if j == nil && w.c != nil && (r.cfg.MaxPerConn > 0 && w.used >= r.cfg.MaxPerConn || time.Since(w.born) >= r.cfg.MaxConnAge) {
 			w.quit()
 		}
 	}
+}
+
+// lookahead returns the job to pipeline after the one about to go, with
+// its rate token taken, or nil: when the server does not offer PIPELINING,
+// the connection must end after this transaction, the run is stopping, or
+// no job is ready now. See smtp.Envelope.Then.
+func (w *worker) lookahead() *job {
+	r := w.r
+	if ok, _ := w.c.Extension("PIPELINING"); !ok || r.stopCtx.Err() != nil ||
+		r.cfg.MaxPerConn > 0 && w.used+2 > r.cfg.MaxPerConn || time.Since(w.born) >= r.cfg.MaxConnAge {
+		return nil
+	}
+	j := r.tryNext()
+	if j == nil {
+		return nil
+	}
+	if !r.throttle.allow() {
+		r.requeue(j, time.Now())
+		r.done()
+		return nil
+	}
+	j.rated = true
+	return j
 }
 
 // connect establishes w's connection: one attempt, gated so that while no

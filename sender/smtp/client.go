@@ -101,7 +101,10 @@ type Client struct {
 	cmd   []byte // command lines being built
 	data  dataWriter
 	rbuf  []byte // read buffer for bodies that are not io.WriterTo
-	tried []int  // Send's recipients, reused
+
+	// opened is the transaction whose commands went out with the last final
+	// dot (Envelope.Then), until Send finishes it.
+	opened *opened
 
 	// Cancellation of the context of the call in progress (see watch).
 	cancelMu  sync.Mutex
@@ -311,6 +314,9 @@ func (c *Client) beginGreeted(ctx context.Context, op string) (stop func() bool,
 func (c *Client) begin(ctx context.Context, op string) error {
 	if c.closed || c.broken {
 		return &ConnError{Op: op, Err: net.ErrClosed}
+	}
+	if c.opened != nil {
+		return fmt.Errorf("smtp: %s in the middle of the transaction begun with the last final dot (Envelope.Then): Send it first", op)
 	}
 	if err := ctx.Err(); err != nil {
 		return c.fail(ctx, op, err)
@@ -574,6 +580,15 @@ func (c *Client) Noop(ctx context.Context) error {
 // Quit sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the
 // connection. On an unusable client it only closes.
 func (c *Client) Quit(ctx context.Context) error {
+	if o := c.opened; o != nil {
+		c.opened = nil
+		if o.err == nil && o.tx.got354 {
+			// The server waits for a body: QUIT would be taken as one.
+			// Closing without the final dot drops the transaction.
+			c.broken = true
+			return c.Close()
+		}
+	}
 	if c.closed || c.broken {
 		return c.Close()
 	}

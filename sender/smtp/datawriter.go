@@ -194,9 +194,11 @@ func (w *dataWriter) flush() error {
 	return w.err
 }
 
-// finish ends the body with CRLF.CRLF and reads the server's reply.
-// committed reports whether the final dot was written completely.
-func (w *dataWriter) finish() (r Reply, committed bool, err error) {
+// finish ends the body with CRLF.CRLF, followed in the same write by the
+// command lines next (the following transaction's, pipelined: RFC 2920
+// §3.1), and reads the reply to the dot. committed reports whether the
+// final dot was written completely.
+func (w *dataWriter) finish(next []byte) (r Reply, committed bool, err error) {
 	if w.err != nil {
 		return Reply{}, false, w.err
 	}
@@ -204,7 +206,7 @@ func (w *dataWriter) finish() (r Reply, committed bool, err error) {
 		return Reply{}, false, errors.New("smtp: message already closed")
 	}
 	w.closed = true
-	if cap(w.buf)-len(w.buf) < 5 {
+	if cap(w.buf)-len(w.buf) < 5+len(next) {
 		if err := w.flush(); err != nil {
 			return Reply{}, false, err
 		}
@@ -213,13 +215,22 @@ func (w *dataWriter) finish() (r Reply, committed bool, err error) {
 		w.buf = append(w.buf, '\r', '\n')
 	}
 	w.buf = append(w.buf, '.', '\r', '\n')
+	dotEnd := w.octets + int64(len(w.buf))
+	w.buf = append(w.buf, next...)
 	if err := w.flush(); err != nil {
-		return Reply{}, false, err
+		// The dot counts as sent when the octets written reach past it,
+		// whatever became of the commands after it.
+		return Reply{}, w.octets >= dotEnd, err
 	}
 	c := w.c
 	if c.trace.on() {
-		c.trace.note(bodySummary(w.octets - 3)) // without the dot line
+		c.trace.note(bodySummary(w.octets - 3 - int64(len(next)))) // without the dot line
 		c.trace.client("message", []byte("."))
+		for rest := next; len(rest) > 0; {
+			i := bytes.IndexByte(rest, '\n')
+			c.trace.client("MAIL", bytes.TrimSuffix(rest[:i], []byte{'\r'}))
+			rest = rest[i+1:]
+		}
 	}
 	r, err = c.readReply(w.ctx, "message", orDefault(c.cfg.DataTermTimeout, DefaultDataTermTimeout))
 	return r, true, err
@@ -231,7 +242,7 @@ func (w *dataWriter) Close() error {
 	if w.stop != nil {
 		defer w.stop()
 	}
-	r, _, err := w.finish()
+	r, _, err := w.finish(nil)
 	if err != nil {
 		return err
 	}

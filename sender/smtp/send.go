@@ -59,6 +59,14 @@ type Envelope struct {
 	// transaction without the final dot (closing the connection) and
 	// returns that error.
 	BeforeBody func(context.Context) error
+	// Then, if set, is the envelope of the transaction that follows on this
+	// connection. When the server offers PIPELINING, its MAIL, RCPT and
+	// DATA commands go out in the same write as this message's final dot
+	// (RFC 2920 §3.1) and their replies are read after the dot's: a round
+	// trip and a write saved per message. The next Send must then be given
+	// Then itself, with its body; until it is, the server may be waiting for
+	// that body, so Quit only closes the connection and other commands fail.
+	Then *Envelope
 }
 
 // Result is the outcome of Send.
@@ -172,11 +180,15 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 // are used only when the envelope needs them; SIZE= whenever the server
 // offers it. A seekable body is checked for long lines (ErrLineTooLong)
 // before anything is sent. Send always returns a non-nil Result.
+//
+// With env.Then set, the next transaction's commands go out with this one's
+// final dot (see Envelope.Then); Send must then be called next with Then.
 func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Result, error) {
-	res := &Result{Rcpts: make([]RcptResult, len(env.To))}
-	for i, to := range env.To {
-		res.Rcpts[i] = RcptResult{To: to, Err: ErrNotTried}
+	if o := c.opened; o != nil {
+		c.opened = nil
+		return c.sendOpened(ctx, o, env, body)
 	}
+	res := newResult(env)
 	if len(env.To) == 0 {
 		return res, errors.New("smtp: no recipients")
 	}
@@ -189,23 +201,50 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Resu
 	}
 	defer stop()
 
-	opts := MailOptions{
-		Size:     env.Size,
-		EightBit: env.EightBit || env.UTF8Headers,
-		UTF8:     env.UTF8Headers || needsUTF8(env.From),
-	}
+	size := env.Size
 	if rs, ok := body.(io.ReadSeeker); ok {
 		n, err := c.checkBody(rs)
 		if err != nil {
 			return res, err
 		}
-		if opts.Size == 0 {
-			opts.Size = n
+		if size == 0 {
+			size = n
 		}
 	}
+	tx, localErr, err := c.plan(env, size, res)
+	if err != nil {
+		return res, err
+	}
+	if _, ok := c.ext["PIPELINING"]; ok {
+		err = c.pipelined(ctx, tx)
+	} else {
+		err = c.lockstep(ctx, tx)
+	}
+	if err != nil { // a ConnError
+		return res, err
+	}
+	return c.finishTx(ctx, tx, localErr, body)
+}
 
-	var localErr error // the first recipient refused here
-	tried := c.tried[:0]
+// newResult returns a Result with every recipient of env not tried.
+func newResult(env *Envelope) *Result {
+	res := &Result{Rcpts: make([]RcptResult, len(env.To))}
+	for i, to := range env.To {
+		res.Rcpts[i] = RcptResult{To: to, Err: ErrNotTried}
+	}
+	return res
+}
+
+// plan checks env against the server's extensions and returns its
+// transaction, with the recipients refused here (and the first such error)
+// left out. An error means nothing can be sent.
+func (c *Client) plan(env *Envelope, size int64, res *Result) (tx *transaction, localErr, err error) {
+	opts := MailOptions{
+		Size:     size,
+		EightBit: env.EightBit || env.UTF8Headers,
+		UTF8:     env.UTF8Headers || needsUTF8(env.From),
+	}
+	tried := make([]int, 0, len(env.To))
 	for i, to := range env.To {
 		if err := c.checkRcpt(to); err != nil {
 			res.Rcpts[i].Err = err
@@ -215,28 +254,24 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Resu
 		opts.UTF8 = opts.UTF8 || needsUTF8(to)
 		tried = append(tried, i)
 	}
-	c.tried = tried
 	if len(tried) == 0 {
-		return res, localErr
+		return nil, nil, localErr
 	}
 	if err := c.checkMail(env.From, &opts); err != nil {
-		return res, err
+		return nil, nil, err
 	}
+	return &transaction{env: env, opts: &opts, tried: tried, res: res}, localErr, nil
+}
 
-	tx := transaction{env: env, opts: &opts, tried: tried, res: res}
-	if _, ok := c.ext["PIPELINING"]; ok {
-		err = c.pipelined(ctx, &tx)
-	} else {
-		err = c.lockstep(ctx, &tx)
-	}
-	if err != nil { // a ConnError
-		return res, err
-	}
+// finishTx ends a transaction whose commands were answered: RSET after a
+// failure, else the body and the final dot, with the commands of env.Then
+// after it when they can go.
+func (c *Client) finishTx(ctx context.Context, tx *transaction, localErr error, body io.Reader) (*Result, error) {
+	env, res := tx.env, tx.res
 	if txErr := tx.failure(localErr); txErr != nil {
-		c.abandon(ctx, &tx)
+		c.abandon(ctx, tx)
 		return res, txErr
 	}
-
 	if env.BeforeBody != nil {
 		if err := env.BeforeBody(ctx); err != nil {
 			c.breakConn()
@@ -247,20 +282,106 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Resu
 	if err := c.copyBody(w, body); err != nil {
 		return res, err
 	}
-	r, committed, err := w.finish()
+	then := c.planThen(env.Then)
+	var next []byte
+	if then != nil {
+		next = c.cmd[:0]
+		for s := range then.tx.steps() {
+			next = c.appendStep(next, &then.tx, s)
+		}
+		c.cmd = next
+	}
+	r, committed, err := w.finish(next)
 	res.Committed = committed
 	if err != nil {
 		return res, err
 	}
+	if then != nil {
+		c.readThen(ctx, then)
+		c.opened = then
+	}
 	res.Reply = &Reply{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}
 	if !r.Positive() {
 		e := c.replyError("message", r)
-		if c.Usable() {
+		// The reply ends the transaction (RFC 5321 §4.1.1.4); RSET only to
+		// be sure, and never into the next one already begun.
+		if then == nil && c.Usable() {
 			c.reset(ctx) //nolint:errcheck // a rejected RSET makes the client unusable; the message's error matters
 		}
 		return res, e
 	}
 	return res, nil
+}
+
+// opened is a transaction whose commands went out with the previous
+// message's final dot (Envelope.Then), their replies read.
+type opened struct {
+	tx       transaction
+	localErr error // recipients refused before sending
+	err      error // a ConnError reading the replies
+}
+
+// planThen returns the transaction for env to pipeline after a final dot,
+// or nil when it cannot go that way: no env, no PIPELINING, too many
+// recipients for one group, or an envelope refused here (its own Send then
+// reports why).
+func (c *Client) planThen(env *Envelope) *opened {
+	if env == nil || len(env.To) == 0 || len(env.To)+2 > maxPipeline || validAddress(env.From, true) != nil {
+		return nil
+	}
+	if _, ok := c.ext["PIPELINING"]; !ok {
+		return nil
+	}
+	tx, localErr, err := c.plan(env, env.Size, newResult(env))
+	if err != nil || tx == nil {
+		return nil
+	}
+	return &opened{tx: *tx, localErr: localErr}
+}
+
+// readThen reads the replies to the commands of o, sent after a final dot.
+func (c *Client) readThen(ctx context.Context, o *opened) {
+	for s := range o.tx.steps() {
+		op, timeout := c.stepTimeout(&o.tx, s)
+		r, err := c.readReply(ctx, op, timeout)
+		if err != nil {
+			o.err = err
+			return
+		}
+		c.note(&o.tx, s, r)
+		if o.tx.closing != nil {
+			return
+		}
+	}
+}
+
+// sendOpened finishes the transaction whose commands went out with the
+// previous final dot.
+func (c *Client) sendOpened(ctx context.Context, o *opened, env *Envelope, body io.Reader) (*Result, error) {
+	if o.tx.env != env {
+		c.breakConn()
+		return newResult(env), errors.New("smtp: Send called with another envelope than the previous one's Then; the connection was closed")
+	}
+	res := o.tx.res
+	if o.err != nil {
+		return res, o.err
+	}
+	if err := c.begin(ctx, "message"); err != nil {
+		return res, err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	if rs, ok := body.(io.ReadSeeker); ok {
+		if _, err := c.checkBody(rs); err != nil {
+			if o.tx.got354 {
+				c.breakConn() // the server waits for a body: only closing ends it
+			} else {
+				c.abandon(ctx, &o.tx)
+			}
+			return res, err
+		}
+	}
+	return c.finishTx(ctx, &o.tx, o.localErr, body)
 }
 
 // transaction is the command phase of Send.
