@@ -98,9 +98,9 @@ type Client struct {
 	broken   bool
 	closed   bool
 
-	cmd   []byte // command lines being built
-	data  dataWriter
-	rbuf  []byte // read buffer for bodies that are not io.WriterTo
+	cmd  []byte // command lines being built
+	data dataWriter
+	rbuf []byte // read buffer for bodies that are not io.WriterTo
 
 	// opened is the transaction whose commands went out with the last final
 	// dot (Envelope.Then), until Send finishes it.
