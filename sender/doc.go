@@ -24,8 +24,11 @@
 // Each connection is dialled, secured (implicit TLS for smtps, STARTTLS
 // whenever the server offers it) and authenticated once, then carries up to
 // Config.MaxPerConn messages during at most Config.MaxConnAge before a QUIT
-// and a fresh one. A connection idle longer than Config.IdleProbe is
-// checked with NOOP before use. While no connection is up, only one is
+// and a fresh one. When the server offers PIPELINING and another message
+// is ready, its MAIL, RCPT and DATA go out with the final dot of the one
+// before (see smtp.Envelope.Then): one write and one round trip per
+// message. A connection idle longer than Config.IdleProbe is checked with
+// NOOP before use. While no connection is up, only one is
 // attempted at a time, so a wrong password costs one AUTH, not one per
 // connection.
 //
@@ -57,9 +60,10 @@
 //	{"time":"2025-03-01T10:00:00.2Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"sent","code":250,"enhanced":"2.0.0","reply":"Ok: queued as 1","attempts":1,"message_id":"<1@example.com>","fingerprint":"…"}
 //
 // Before each transaction an intent record is appended; its body does not
-// leave before the intent is on disk (fsync). Outcomes are appended as they
-// come and reported only once on disk. One fsync covers every record
-// appended meanwhile (group commit). After a crash, even SIGKILL, a
+// leave before the intent is on disk, with the outcome of the connection's
+// previous transaction, appended before it. Outcomes are appended as they
+// come and reported only once on disk. One synchronous write covers every
+// record appended meanwhile (group commit). After a crash, even SIGKILL, a
 // recipient whose latest record is an intent is unknown; there is at most
 // one such transaction per connection. The latest record of a key and
 // recipient is its state: a resumed run appends to the same file.

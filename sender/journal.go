@@ -22,12 +22,11 @@ import (
 // each transaction and after each outcome.
 //
 // Records are appended by many connections at once and made durable in
-// groups: one fsync covers every record appended while the previous one ran
-// (group commit). A transaction's body waits for its intent to be durable,
-// which also makes its connection's previous outcome durable: so at most
-// one transaction per connection can be left unknown by a crash, at the
-// price of one fsync latency, overlapping MAIL, RCPT and DATA, per
-// transaction.
+// groups: one synchronous write (see appender) covers every record appended
+// while the previous one ran (group commit). A transaction's body waits for
+// its intent to be durable, which also makes its connection's previous
+// outcome durable: so at most one transaction per connection can be left
+// unknown by a crash, at the price of one write's latency per transaction.
 //
 // On open the whole file is read into a compact index (16 bytes per
 // recipient), which [Journal.Pending] consults to resume a run. A torn last
