@@ -147,7 +147,9 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 	for range renderers {
 		wg.Go(func() {
 			for item := range work {
-				item.Message, item.Err = b.Template.Render(item.Record)
+				if ctx.Err() == nil { // else nobody will look at it
+					item.Message, item.Err = b.Template.Render(item.Record)
+				}
 				close(item.rendered)
 			}
 		})

@@ -146,15 +146,15 @@ func (j *Journal) load() (end int64, err error) {
 // readRecords calls fn for each record in r and returns the offset just
 // after the last complete record. Only the end may be incomplete or
 // unreadable: a write torn by a crash, or the zeros preallocated past the
-// last record (a NUL octet ends the journal: no record holds one). Anything
-// else is an error.
+// last record (no record holds a NUL octet). Anything else is an error;
+// see tornTail for how NUL octets are told apart from damage.
 func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var off int64
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if bytes.IndexByte(line, 0) >= 0 {
-			return good, nil // preallocated zeros, or a torn write
+			return good, tornTail(br, name, good, off, line)
 		}
 		if err == io.EOF {
 			return good, nil // "" or a line without its newline: torn
@@ -183,6 +183,45 @@ func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, 
 		}
 		good = off
 	}
+}
+
+// tornTail checks the rest of a journal from line, which starts at offset
+// start and holds a NUL octet: it must be what a crash leaves, the zeros
+// written ahead of the records (the file ends with them) and perhaps the
+// octets of one torn write, which cannot reach further than maxTornSpan
+// past the block of good, the end of the last complete record. A NUL
+// anywhere else is damage: reading on would lose the records after it, so
+// it is an error, and nothing is cut.
+func tornTail(br *bufio.Reader, name string, good, start int64, line []byte) error {
+	last := int64(-1) // offset of the last octet that is not NUL
+	scan := func(at int64, b []byte) {
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != 0 {
+				last = at + int64(i)
+				return
+			}
+		}
+	}
+	scan(start, line)
+	size := start + int64(len(line))
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := br.Read(buf)
+		scan(size, buf[:n])
+		size += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("sender: read journal %s: %w", name, err)
+		}
+	}
+	if data := last + 1; data == size || data-good&^(directAlign-1) > maxTornSpan {
+		first := start + int64(bytes.IndexByte(line, 0))
+		return fmt.Errorf("sender: journal %s is damaged: NUL octets at offset %d, then records up to offset %d; "+
+			"it was left as it is: keep a copy, and cut it at the damage by hand or start a new journal", name, first, data)
+	}
+	return nil
 }
 
 // check reports whether a record read back is one the journal can use.

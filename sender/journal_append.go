@@ -16,6 +16,19 @@ type appender interface {
 	close() error
 }
 
+const (
+	// directAlign is the alignment of O_DIRECT writes: offset, length and
+	// memory. 4096 suits disks with 512- and 4096-octet sectors alike.
+	directAlign = 4096
+	// maxGroupWrite bounds one write of records: a larger group goes in
+	// several, each durable before the next, so that a crash can tear at
+	// most this much (plus a block) after the last complete record.
+	maxGroupWrite = 1 << 20
+	// maxTornSpan is how far past the block of the last complete record a
+	// crash can leave octets of a torn write.
+	maxTornSpan = maxGroupWrite + 2*directAlign
+)
+
 // syncAppender appends with write(2) and makes the group durable with
 // fdatasync(2): it works on any file system, at the price of an inode
 // update per group as the file grows.
@@ -24,10 +37,17 @@ type syncAppender struct {
 }
 
 func (a *syncAppender) append(data []byte) error {
-	if _, err := a.f.Write(data); err != nil {
-		return err
+	for len(data) > 0 {
+		n := min(len(data), maxGroupWrite)
+		if _, err := a.f.Write(data[:n]); err != nil {
+			return err
+		}
+		if err := syncData(a.f); err != nil {
+			return err
+		}
+		data = data[n:]
 	}
-	return syncData(a.f)
+	return nil
 }
 
 func (a *syncAppender) close() error { return nil }

@@ -8,13 +8,8 @@ import (
 	"unsafe"
 )
 
-const (
-	// directAlign is the alignment of O_DIRECT writes: offset, length and
-	// memory. 4096 suits disks with 512- and 4096-octet sectors alike.
-	directAlign = 4096
-	// directChunk is how far ahead the file is filled with zeros.
-	directChunk = 1 << 20
-)
+// directChunk is how far ahead the file is filled with zeros.
+const directChunk = 1 << 20
 
 // directAppender makes a group durable with one O_DIRECT|O_DSYNC write
 // into blocks that were already written with zeros: the file neither grows
@@ -25,9 +20,12 @@ const (
 //
 // Writes cover whole blocks: the block holding the end of the last group is
 // written again, with the same octets for the records already there, as a
-// database rewrites the last page of its log. Past the last record the
-// file holds zeros until close trims them; after a crash, the journal's
-// reader stops at the first NUL octet and the next open trims the rest.
+// database rewrites the last page of its log (on a disk that could tear a
+// single sector, that puts the records already in that block at the same
+// risk as a database's last log page). Past the last record the
+// file holds zeros, at least a block of them, until close trims them;
+// after a crash, the journal's reader stops at the first NUL octet (see
+// readRecords) and the next open trims the rest.
 type directAppender struct {
 	f     *os.File // O_DIRECT|O_DSYNC, without O_APPEND
 	whole *os.File // the journal's own file, to fall back and trim
@@ -45,10 +43,9 @@ type directAppender struct {
 func newAppender(f *os.File, end int64) (appender, error) {
 	d, err := os.OpenFile(f.Name(), os.O_WRONLY|syscall.O_DIRECT|syscall.O_DSYNC, 0)
 	if err != nil {
-		if errors.Is(err, syscall.EINVAL) {
-			return &syncAppender{f: f}, nil
-		}
-		return nil, err
+		// EINVAL on tmpfs before Linux 6.6, EOPNOTSUPP on some FUSE and
+		// network file systems: the portable way works everywhere.
+		return &syncAppender{f: f}, nil
 	}
 	a := &directAppender{f: d, whole: f, end: end, alloc: end, buf: alignedBuffer(2 * directAlign)}
 	if tail := end % directAlign; tail > 0 {
@@ -64,6 +61,12 @@ func (a *directAppender) append(data []byte) error {
 	if a.fallback != nil {
 		return a.fallback.append(data)
 	}
+	for len(data) > maxGroupWrite {
+		if err := a.append(data[:maxGroupWrite]); err != nil {
+			return err
+		}
+		data = data[maxGroupWrite:]
+	}
 	start := a.end &^ (directAlign - 1)
 	tail := int(a.end - start)
 	n := tail + len(data)
@@ -76,7 +79,9 @@ func (a *directAppender) append(data []byte) error {
 	buf := a.buf[:size]
 	copy(buf[tail:], data)
 	clear(buf[n:])
-	if err := a.preallocate(start + int64(size)); err != nil {
+	// A block of zeros always follows the write: after a crash, the
+	// zeros at the end tell a torn write from damage (see readRecords).
+	if err := a.preallocate(start + int64(size) + directAlign); err != nil {
 		return a.refused(err, data)
 	}
 	if _, err := a.f.WriteAt(buf, start); err != nil {
@@ -113,11 +118,12 @@ func (a *directAppender) preallocate(to int64) error {
 	return nil
 }
 
-// refused handles a failed write. EINVAL means the file system takes
-// O_DIRECT at open but not these writes (its alignment differs): nothing
-// was written, so cut the zeros and go on with write and fdatasync.
+// refused handles a failed write. EINVAL or EOPNOTSUPP means the file
+// system takes O_DIRECT at open but not these writes (its alignment
+// differs): nothing was written, so cut the zeros and go on with write and
+// fdatasync.
 func (a *directAppender) refused(err error, data []byte) error {
-	if !errors.Is(err, syscall.EINVAL) {
+	if !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.EOPNOTSUPP) {
 		return err
 	}
 	if terr := trimTo(a.whole, a.end); terr != nil {

@@ -250,7 +250,8 @@ func TestJournalTornTailVariants(t *testing.T) {
 	for name, tail := range map[string]string{
 		"no newline":             `{"time":"2025-01-01T00:00:00Z","key":"k2","recipients":["b@example.com"],"status":"sent"}`,
 		"zeros":                  "\x00\x00\x00\x00",
-		"zeros and newline":      "\x00\x00\x00\x00\n",
+		"half a record, zeros":   `{"time":"2025-01-01T00:00:00Z","key":"k2","recip` + "\x00\x00\x00\x00",
+		"zeros, a record, zeros": "\x00\x00\n" + `{"time":"2025-01-01T00:00:00Z","key":"k2","recipients":["b@example.com"],"status":"sent"}` + "\n\x00\x00",
 		"half a record, newline": `{"time":"2025-01-01T00:00:00Z","key":"k2","recip` + "\n",
 	} {
 		path := filepath.Join(t.TempDir(), "j")
@@ -499,5 +500,60 @@ func BenchmarkJournalIndex(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MB/1M-recipients")
 		runtime.KeepAlive(j)
 		j.Close()
+	}
+}
+
+// TestJournalDamagedInTheMiddle zeroes octets inside a journal, as a bad
+// sector or a file system repair can: opening it, or reporting on it, is
+// an error that leaves the file as it is, rather than losing the records
+// after the damage (and sending those recipients again). With zeros at the
+// end too, as an open journal has, damage further back than one write can
+// tear is still an error. (Found in review.)
+func TestJournalDamagedInTheMiddle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	for i := range 300 {
+		r := rec("k"+strconv.Itoa(i), StatusSent, "a@example.com")
+		r.Reply = strings.Repeat("a long reply ", 700)
+		appendAll(t, j, r)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clean, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string]func([]byte) []byte{
+		"closed journal": func(b []byte) []byte { clear(b[100:140]); return b },
+		// Zeros then data to the end: not a tail the appenders leave,
+		// whose writes are always followed by zeros.
+		"zeros, then a newline": func(b []byte) []byte { return append(b, 0, 0, 0, 0, '\n') },
+		"open journal, far back": func(b []byte) []byte {
+			clear(b[100:140])
+			return append(b, make([]byte, 3*directAlign)...)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := damage(bytes.Clone(clean))
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if j, err := OpenJournal(path); err == nil {
+				j.Close()
+				t.Fatal("a damaged journal opened")
+			} else if !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("error %q does not say the journal is damaged", err)
+			}
+			if _, err := ReadReport(path); err == nil {
+				t.Error("a damaged journal was reported on")
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+				t.Error("the damaged journal was changed")
+			}
+		})
+	}
+	if len(clean) < 2*maxTornSpan {
+		t.Fatalf("%d octets: too few for the far-back case", len(clean))
 	}
 }

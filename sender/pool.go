@@ -267,11 +267,21 @@ type job struct {
 	eightBit   bool     // the body has octets over 127
 	utf8Header bool     // the header has raw UTF-8 (RFC 6532)
 
-	// env, when set, is the envelope of the next transaction, already sent
-	// as the Then of the previous one on the worker's connection.
-	env *smtp.Envelope
-	// rated says the job has its rate token (see worker.lookahead).
-	rated bool
+	// env, when set, is the envelope of the next transaction, perhaps sent
+	// already as the Then of the previous one on conn.
+	env  *smtp.Envelope
+	conn *smtp.Client
+	// token is the rate token lookahead took for the job on conn, or nil.
+	token *rate.Reservation
+}
+
+// unrate gives back the rate token and envelope lookahead prepared for j,
+// when j is not sent right after on that connection after all.
+func (j *job) unrate() {
+	if j.token != nil {
+		j.token.Cancel()
+	}
+	j.token, j.env, j.conn = nil, nil, nil
 }
 
 // envelope returns the envelope of j's next transaction.
@@ -320,7 +330,7 @@ func has8bit(b []byte) bool {
 // split returns a job for some of j's recipients.
 func (j *job) split(to []string) *job {
 	k := *j
-	k.to, k.env, k.rated = to, nil, false
+	k.to, k.env, k.conn, k.token = to, nil, nil, nil
 	return &k
 }
 
@@ -453,6 +463,7 @@ func (r *run) take(wait bool) *job {
 
 // requeue gives a job back, to be tried again at ready, by any worker.
 func (r *run) requeue(j *job, ready time.Time) {
+	j.unrate()
 	j.ready = ready
 	r.mu.Lock()
 	r.queue = append(r.queue, j)

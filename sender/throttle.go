@@ -100,6 +100,15 @@ func newThrottle(base rate.Limit, burst int, hold, maxPause time.Duration, p Pro
 // wait blocks until the pool may start one more transaction: after any
 // pause, and when the token bucket allows.
 func (t *throttle) wait(ctx context.Context) error {
+	if err := t.waitPause(ctx); err != nil {
+		return err
+	}
+	return t.limiter.Wait(ctx)
+}
+
+// waitPause blocks until the pause after a throttling reply, if any, is
+// over.
+func (t *throttle) waitPause(ctx context.Context) error {
 	for {
 		t.mu.Lock()
 		d := time.Until(t.pauseUntil)
@@ -115,16 +124,25 @@ func (t *throttle) wait(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
-	return t.limiter.Wait(ctx)
+	return nil
 }
 
-// allow reports whether the pool may start one more transaction now,
-// taking its token if so: wait without the waiting.
-func (t *throttle) allow() bool {
+// reserve returns the token for one more transaction if the pool may start
+// it now (wait without the waiting), or nil. Cancelling the token gives it
+// back when the transaction does not happen.
+func (t *throttle) reserve() *rate.Reservation {
 	t.mu.Lock()
 	paused := time.Now().Before(t.pauseUntil)
 	t.mu.Unlock()
-	return !paused && t.limiter.Allow()
+	if paused {
+		return nil
+	}
+	r := t.limiter.Reserve()
+	if !r.OK() || r.Delay() > 0 {
+		r.Cancel()
+		return nil
+	}
+	return r
 }
 
 // current returns the rate in force and whether it is throttled.

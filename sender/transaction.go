@@ -26,7 +26,7 @@ func (w *worker) transact(j, next *job) {
 	reused := w.used > 0
 	j.attempts++
 	env := j.envelope()
-	j.env, j.rated = nil, false
+	j.env, j.conn, j.token = nil, nil, nil // the token is spent
 	if next != nil {
 		env.Then = next.envelope()
 	}

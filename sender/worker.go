@@ -51,10 +51,15 @@ func (w *worker) loop() {
 			}
 			continue
 		}
+		if j.token != nil && j.conn != w.c {
+			j.unrate() // taken for a connection that is gone
+		}
 		switch {
-		case j.rated:
-			// Its token was taken by lookahead, its commands perhaps sent.
-			if r.stopCtx.Err() != nil {
+		case j.token != nil:
+			// Its rate token was taken by lookahead on this connection,
+			// its commands perhaps sent with the previous final dot; a
+			// throttling reply since still pauses it.
+			if err := r.throttle.waitPause(r.stopCtx); err != nil || r.stopCtx.Err() != nil {
 				r.requeue(j, time.Now())
 				r.done()
 				return
@@ -95,12 +100,13 @@ func (w *worker) lookahead() *job {
 	if j == nil {
 		return nil
 	}
-	if !r.throttle.allow() {
+	token := r.throttle.reserve()
+	if token == nil {
 		r.requeue(j, time.Now())
 		r.done()
 		return nil
 	}
-	j.rated = true
+	j.token, j.conn = token, w.c
 	return j
 }
 

@@ -217,20 +217,21 @@ func (w *dataWriter) finish(next []byte) (r Reply, committed bool, err error) {
 	w.buf = append(w.buf, '.', '\r', '\n')
 	dotEnd := w.octets + int64(len(w.buf))
 	w.buf = append(w.buf, next...)
+	c := w.c
+	if c.trace.on() {
+		c.trace.note(bodySummary(dotEnd - 3)) // without the dot line
+		c.trace.client("message", []byte("."))
+		for rest := next; len(rest) > 0; {
+			i := bytes.IndexByte(rest, '\n')
+			line := bytes.TrimSuffix(rest[:i], []byte{'\r'})
+			c.trace.client(string(bytes.Fields(line)[0]), line)
+			rest = rest[i+1:]
+		}
+	}
 	if err := w.flush(); err != nil {
 		// The dot counts as sent when the octets written reach past it,
 		// whatever became of the commands after it.
 		return Reply{}, w.octets >= dotEnd, err
-	}
-	c := w.c
-	if c.trace.on() {
-		c.trace.note(bodySummary(w.octets - 3 - int64(len(next)))) // without the dot line
-		c.trace.client("message", []byte("."))
-		for rest := next; len(rest) > 0; {
-			i := bytes.IndexByte(rest, '\n')
-			c.trace.client("MAIL", bytes.TrimSuffix(rest[:i], []byte{'\r'}))
-			rest = rest[i+1:]
-		}
 	}
 	r, err = c.readReply(w.ctx, "message", orDefault(c.cfg.DataTermTimeout, DefaultDataTermTimeout))
 	return r, true, err

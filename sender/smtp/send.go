@@ -296,7 +296,7 @@ func (c *Client) finishTx(ctx context.Context, tx *transaction, localErr error, 
 	if err != nil {
 		return res, err
 	}
-	if then != nil {
+	if then != nil && r.Code != 421 { // after a 421 the server hangs up
 		c.readThen(ctx, then)
 		c.opened = then
 	}
@@ -366,13 +366,20 @@ func (c *Client) sendOpened(ctx context.Context, o *opened, env *Envelope, body 
 	if o.err != nil {
 		return res, o.err
 	}
+	if err := o.tx.failure(o.localErr); err != nil && !c.Usable() {
+		return res, err // a 421: the server closed the connection
+	}
 	if err := c.begin(ctx, "message"); err != nil {
 		return res, err
 	}
 	stop := c.watch(ctx)
 	defer stop()
 	if rs, ok := body.(io.ReadSeeker); ok {
-		if _, err := c.checkBody(rs); err != nil {
+		n, err := c.checkBody(rs)
+		if limit := c.maxSize(); err == nil && limit > 0 && n > limit {
+			err = fmt.Errorf("%w: %d octets, limit %d", ErrMessageTooLarge, n, limit)
+		}
+		if err != nil {
 			if o.tx.got354 {
 				c.breakConn() // the server waits for a body: only closing ends it
 			} else {

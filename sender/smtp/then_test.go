@@ -88,6 +88,43 @@ func TestSendThen(t *testing.T) {
 		}
 	})
 
+	t.Run("next refused with 421", func(t *testing.T) {
+		replies := append([]string{ehloPipelining}, ok3...)
+		replies = append(replies, "250 2.0.0 queued\r\n", "421 4.7.0 too many messages, closing\r\n")
+		c, _, err := scripted(t, nil, replies...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := second()
+		if _, err := c.Send(ctx, &Envelope{From: "a@example.com", To: []string{"b@example.org"}, Then: next}, strings.NewReader(testBody)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Send(ctx, next, strings.NewReader(testBody))
+		wantReplyError(t, err, "MAIL", 421) // the reply, for its throttling meaning
+		if c.Usable() {
+			t.Error("usable after a 421")
+		}
+	})
+
+	t.Run("421 to the dot", func(t *testing.T) {
+		replies := append([]string{ehloPipelining}, ok3...)
+		replies = append(replies, "421 4.3.2 shutting down\r\n")
+		c, f, err := scripted(t, nil, replies...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := second()
+		_, err = c.Send(ctx, &Envelope{From: "a@example.com", To: []string{"b@example.org"}, Then: next}, strings.NewReader(testBody))
+		wantReplyError(t, err, "message", 421)
+		if c.Usable() || !f.closed {
+			t.Error("connection kept after a 421")
+		}
+		// Nothing was waited for after the 421: the next Send meets the
+		// closed connection.
+		_, err = c.Send(ctx, next, strings.NewReader(testBody))
+		wantConnError(t, err, nil)
+	})
+
 	t.Run("quit while the server waits for the next body", func(t *testing.T) {
 		replies := append([]string{ehloPipelining}, ok3...)
 		replies = append(replies, "250 2.0.0 queued\r\n")
