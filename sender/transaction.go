@@ -31,8 +31,9 @@ func (w *worker) transact(j, next *job) {
 		env.Then = next.envelope()
 	}
 	if jr := r.cfg.Journal; jr != nil {
-		// Write ahead: the intent goes into the journal now, its fsync
-		// overlapping MAIL, RCPT and DATA; the body waits for it.
+		// Write ahead: the intent goes into the journal now, in the same
+		// group as the outcome of the connection's previous transaction,
+		// appended just before; the body waits for both to be durable.
 		intent, err := jr.add(&Record{
 			Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: StatusIntent,
 			Attempts: j.attempts, MessageID: j.m.MessageID,
