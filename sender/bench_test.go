@@ -34,14 +34,14 @@ func benchMessages(b *testing.B, n, size int) <-chan *Message {
 }
 
 // benchPool sends b.N messages through a pool and reports messages/s.
-func benchPool(b *testing.B, ep *Endpoint, conns, size int, journal bool) {
+func benchPool(b *testing.B, ep *Endpoint, conns, size int, journaled bool) {
 	cfg := Config{
 		Endpoint:    ep,
 		Client:      smtp.Config{LocalName: "bench.example.com"},
 		Connections: conns,
 		Retries:     1,
 	}
-	if journal {
+	if journaled {
 		cfg.Journal = openTestJournal(b, filepath.Join(b.TempDir(), "journal"))
 	}
 	p, err := NewPool(cfg)
@@ -61,8 +61,8 @@ func benchPool(b *testing.B, ep *Endpoint, conns, size int, journal bool) {
 		b.Fatalf("sent %d of %d: %+v", sum.Sent, b.N, sum)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	if journal {
-		b.ReportMetric(float64(cfg.Journal.syncs.Load())/float64(b.N), "fsyncs/msg")
+	if journaled {
+		b.ReportMetric(float64(cfg.Journal.Syncs())/float64(b.N), "fsyncs/msg")
 	}
 }
 
@@ -75,9 +75,9 @@ func benchPool(b *testing.B, ep *Endpoint, conns, size int, journal bool) {
 func BenchmarkPoolJournal(b *testing.B) {
 	for _, delay := range []time.Duration{0, 2 * time.Millisecond} {
 		ts := (&testServer{t: b, sink: true, sinkDelay: delay}).start()
-		for _, journal := range []bool{false, true} {
-			b.Run(fmt.Sprintf("server=%v/journal=%v", delay, journal), func(b *testing.B) {
-				benchPool(b, ts.endpoint(), 16, 5<<10, journal)
+		for _, journaled := range []bool{false, true} {
+			b.Run(fmt.Sprintf("server=%v/journal=%v", delay, journaled), func(b *testing.B) {
+				benchPool(b, ts.endpoint(), 16, 5<<10, journaled)
 			})
 		}
 	}
@@ -89,9 +89,9 @@ func BenchmarkPoolJournal(b *testing.B) {
 func BenchmarkPoolSink(b *testing.B) {
 	ep := &Endpoint{Host: "127.0.0.1", Port: "2526"}
 	requireHarness(b, ep.Addr())
-	for _, journal := range []bool{false, true} {
-		b.Run(fmt.Sprintf("journal=%v", journal), func(b *testing.B) {
-			benchPool(b, ep, 16, 5<<10, journal)
+	for _, journaled := range []bool{false, true} {
+		b.Run(fmt.Sprintf("journal=%v", journaled), func(b *testing.B) {
+			benchPool(b, ep, 16, 5<<10, journaled)
 		})
 	}
 }

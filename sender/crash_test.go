@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -57,7 +58,7 @@ func TestPoolKilledAndResumed(t *testing.T) {
 	var rest []*Message
 	unknown := 0
 	for _, m := range msgs {
-		res := j.Pending(m, ResumePolicy{})
+		res := pending(j, m, journal.ResumePolicy{})
 		unknown += res.Unknown
 		if len(res.Send) > 0 {
 			k := *m
@@ -93,7 +94,7 @@ func poolChild(spec string) {
 	addr, path, name = parts[0], parts[1], parts[2]
 	fmt.Sscan(parts[3], &n)
 	fmt.Sscan(parts[4], &conns)
-	j, err := OpenJournal(path)
+	j, err := journal.Open(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -54,17 +54,11 @@
 //
 // # Journal
 //
-// The journal is a JSON Lines file, one [Record] per line:
-//
-//	{"time":"2025-03-01T10:00:00.1Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"intent","attempts":1,"message_id":"<1@example.com>"}
-//	{"time":"2025-03-01T10:00:00.2Z","row":2,"key":"a@example.com","recipients":["a@example.com"],"status":"sent","code":250,"enhanced":"2.0.0","reply":"Ok: queued as 1","attempts":1,"message_id":"<1@example.com>","fingerprint":"…"}
-//
-// Before each transaction an intent record is appended; its body does not
-// leave before the intent is on disk, with the outcome of the connection's
-// previous transaction, appended before it. Outcomes are appended as they
-// come and reported only once on disk. One synchronous write covers every
-// record appended meanwhile (group commit). After a crash, even SIGKILL, a
+// With a [journal.File] in Config.Journal, an intent record is added before
+// each transaction; its body does not leave before the intent is durable,
+// with the outcome of the connection's previous transaction, added before
+// it. Outcomes are added as they come and told to [Progress] only once on
+// disk, from a goroutine of their own. After a crash, even SIGKILL, a
 // recipient whose latest record is an intent is unknown; there is at most
-// one such transaction per connection. The latest record of a key and
-// recipient is its state: a resumed run appends to the same file.
+// one such transaction per connection.
 package sender

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -154,11 +155,11 @@ func TestHarnessPostfix(t *testing.T) {
 					}
 				}
 			}
-			rep, err := ReadReport(j.Path())
+			rep, err := journal.ReadReport(j.Path())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Totals != (Totals{Sent: 24}) || len(rep.Codes) != 1 || rep.Codes[0].Code != 250 {
+			if rep.Totals != (journal.Totals{Sent: 24}) || len(rep.Codes) != 1 || rep.Codes[0].Code != 250 {
 				t.Errorf("report %+v %v", rep.Totals, rep.Codes)
 			}
 		})
@@ -184,7 +185,7 @@ func TestHarnessPostfixWrongPassword(t *testing.T) {
 	if strings.Contains(err.Error(), harnessPass) {
 		t.Errorf("error shows the password: %v", err)
 	}
-	if j.Totals() != (Totals{}) {
+	if j.Totals() != (journal.Totals{}) {
 		t.Errorf("journal %+v after an authentication failure", j.Totals())
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -86,7 +87,7 @@ type Config struct {
 
 	// Journal, if not nil, records an intent before each transaction and
 	// every outcome; see [Journal].
-	Journal *Journal
+	Journal *journal.File
 	// Progress, if not nil, is told outcomes and throttling.
 	Progress Progress
 }
@@ -136,7 +137,7 @@ type Summary struct {
 	// Totals counts the recipients that reached each final status in this
 	// run. Recipients of messages still in the channel when a run stops
 	// early are not counted.
-	Totals
+	journal.Totals
 	Messages     int           // messages received from the channel
 	Transactions int           // transactions started (MAIL FROM sent)
 	Connections  int           // connections established (greeted, secured, authenticated)
@@ -175,6 +176,7 @@ func (p *Pool) Run(ctx context.Context, messages <-chan *Message) (*Summary, err
 			r.fail(&StopError{Reason: ErrJournal, Err: err})
 		}
 	}
+	r.reporter.close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.summary.Elapsed = time.Since(r.start)
@@ -193,6 +195,7 @@ type run struct {
 	cfg      *Config
 	input    <-chan *Message
 	throttle *throttle
+	reporter *reporter
 	start    time.Time
 
 	// stopCtx ends on the caller's cancellation or a fatal error: no new
@@ -226,6 +229,7 @@ func newRun(ctx context.Context, cfg *Config, input <-chan *Message) *run {
 		cfg:      cfg,
 		input:    input,
 		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
+		reporter: newReporter(cfg.Progress),
 		start:    time.Now(),
 		changed:  make(chan struct{}),
 	}
@@ -515,10 +519,10 @@ func (r *run) deferLeftovers() {
 		if j.attempts == 0 && !j.intentOpen {
 			continue
 		}
-		o := outcome{status: StatusDeferred, reply: "not sent: the run stopped before the retry"}
+		o := outcome{status: journal.Deferred, reply: "not sent: the run stopped before the retry"}
 		if j.last != nil {
 			o = *j.last
-			o.status = StatusDeferred
+			o.status = journal.Deferred
 		}
 		r.record(j, j.to, o, true)
 	}
@@ -526,51 +530,37 @@ func (r *run) deferLeftovers() {
 
 // outcome is what one transaction decided for some recipients.
 type outcome struct {
-	status   Status
+	status   journal.Status
 	code     int
 	enhanced string
 	reply    string
 }
 
-func replyOutcome(st Status, rep smtp.Reply) outcome {
+func replyOutcome(st journal.Status, rep smtp.Reply) outcome {
 	return outcome{status: st, code: rep.Code, enhanced: rep.Enhanced, reply: rep.Text}
 }
 
-// record journals a record for recipients to of j. final records are
-// counted and told to Progress once durable; others only journalled.
+// record journals a record for recipients to of j. A final record is
+// counted, and told to Progress once durable (see reporter); others are
+// only journalled.
 func (r *run) record(j *job, to []string, o outcome, final bool) {
-	rec := &Record{
+	rec := &journal.Record{
 		Row: j.m.Row, Key: j.m.Key, Recipients: to, Status: o.status,
 		Code: o.code, Enhanced: o.enhanced, Reply: o.reply, Attempts: j.attempts,
 		MessageID: j.m.MessageID, Fingerprint: j.m.Fingerprint,
 	}
-	var tell func(error)
+	var c *journal.Commit
+	if r.cfg.Journal != nil {
+		var err error
+		if c, err = r.cfg.Journal.Add(rec); err != nil {
+			r.fail(&StopError{Reason: ErrJournal, Err: err})
+			return
+		}
+	}
 	if final {
 		r.mu.Lock()
-		switch o.status {
-		case StatusSent:
-			r.summary.Sent += len(to)
-		case StatusFailed:
-			r.summary.Failed += len(to)
-		case StatusDeferred:
-			r.summary.Deferred += len(to)
-		case StatusUnknown:
-			r.summary.Unknown += len(to)
-		}
+		r.summary.Add(o.status, len(to))
 		r.mu.Unlock()
-		tell = func(err error) {
-			if err == nil {
-				r.cfg.Progress.Outcome(rec)
-			}
-		}
-	}
-	if r.cfg.Journal == nil {
-		if tell != nil {
-			tell(nil)
-		}
-		return
-	}
-	if _, err := r.cfg.Journal.add(rec, tell); err != nil {
-		r.fail(&StopError{Reason: ErrJournal, Err: err})
+		r.reporter.tell(c, rec)
 	}
 }

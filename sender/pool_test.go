@@ -16,6 +16,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -30,18 +31,18 @@ func runPool(t testing.TB, cfg Config, msgs []*Message) (*Summary, error) {
 }
 
 // journalFor opens a journal in a temporary directory.
-func journalFor(t testing.TB) *Journal {
+func journalFor(t testing.TB) *journal.File {
 	return openTestJournal(t, filepath.Join(t.TempDir(), "journal"))
 }
 
 // statuses reads the journal back with ReadReport and returns each
 // recipient's status, by Message-ID and lower-case address.
-func statuses(t *testing.T, j *Journal, msgs []*Message) map[string]RecipientReport {
+func statuses(t *testing.T, j *journal.File, msgs []*Message) map[string]journal.RecipientReport {
 	t.Helper()
 	if err := j.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := ReadReport(j.Path())
+	rep, err := journal.ReadReport(j.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func statuses(t *testing.T, j *Journal, msgs []*Message) map[string]RecipientRep
 	for _, m := range msgs {
 		ids[m.Key] = m.MessageID
 	}
-	out := make(map[string]RecipientReport)
+	out := make(map[string]journal.RecipientReport)
 	for _, r := range rep.Recipients {
 		out[ids[r.Key]+" "+strings.ToLower(r.To)] = r
 	}
@@ -59,31 +60,31 @@ func statuses(t *testing.T, j *Journal, msgs []*Message) map[string]RecipientRep
 // checkDelivery compares the server's deliveries with the journal: a
 // recipient journalled sent got exactly one copy; unknown at most one;
 // failed, deferred or absent none. It returns the journal's totals.
-func checkDelivery(t *testing.T, ts *testServer, j *Journal, msgs []*Message) Totals {
+func checkDelivery(t *testing.T, ts *testServer, j *journal.File, msgs []*Message) journal.Totals {
 	t.Helper()
 	got := ts.deliveries()
 	st := statuses(t, j, msgs)
-	var totals Totals
+	var totals journal.Totals
 	for _, m := range msgs {
 		for _, to := range m.To {
 			k := m.MessageID + " " + strings.ToLower(to)
 			n := got[k]
 			switch s := st[k].Status; s {
-			case StatusSent:
+			case journal.Sent:
 				totals.Sent++
 				if n != 1 {
 					t.Errorf("%s: journalled sent, delivered %d times", k, n)
 				}
-			case StatusUnknown:
+			case journal.Unknown:
 				totals.Unknown++
 				if n > 1 {
 					t.Errorf("%s: journalled unknown, delivered %d times", k, n)
 				}
 			default:
 				switch s {
-				case StatusFailed:
+				case journal.Failed:
 					totals.Failed++
-				case StatusDeferred:
+				case journal.Deferred:
 					totals.Deferred++
 				}
 				if n != 0 {
@@ -106,10 +107,10 @@ func TestPoolSendsThroughReusedConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 400}); sum.Totals != want {
+	if want := (journal.Totals{Sent: 400}); sum.Totals != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
-	if got := checkDelivery(t, ts, j, msgs); got != (Totals{Sent: 400}) {
+	if got := checkDelivery(t, ts, j, msgs); got != (journal.Totals{Sent: 400}) {
 		t.Errorf("journal %+v", got)
 	}
 	conns := ts.connections()
@@ -129,7 +130,7 @@ func TestPoolSendsThroughReusedConnections(t *testing.T) {
 	// Progress heard every recipient once, after the journal had it.
 	n := 0
 	for _, r := range p.records {
-		if r.Status != StatusSent {
+		if r.Status != journal.Sent {
 			t.Errorf("progress told %+v", r)
 		}
 		n += len(r.Recipients)
@@ -180,7 +181,7 @@ func TestPoolPerRecipientResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 20, Failed: 10}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 20, Failed: 10}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	st := statuses(t, j, msgs)
@@ -213,7 +214,7 @@ func TestPoolRetriesTemporaryFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 10}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 10}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	for _, r := range statuses(t, j, msgs) {
@@ -237,7 +238,7 @@ func TestPoolDefersAfterRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Deferred: 8}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Deferred: 8}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	if sum.Transactions != 4*3 {
@@ -249,7 +250,7 @@ func TestPoolDefersAfterRetries(t *testing.T) {
 		}
 	}
 	// A second run resumes the deferred.
-	res := j.Pending(msgs[0], ResumePolicy{})
+	res := pending(j, msgs[0], journal.ResumePolicy{})
 	if len(res.Send) != 2 {
 		t.Errorf("Pending after deferral %+v, want both recipients", res)
 	}
@@ -264,7 +265,7 @@ func TestPoolTooManyRecipients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 15}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 15}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	if sum.Transactions != 3*3 {
@@ -294,7 +295,7 @@ func TestPoolServerClosesConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 30}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 30}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	for _, c := range ts.connections() {
@@ -329,7 +330,7 @@ func TestPoolIdleTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 10}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 10}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	if n := len(ts.connections()); n != 10 {
@@ -441,7 +442,7 @@ func TestPoolDropInData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 3}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 3}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	if sum.Transactions != 5 {
@@ -464,13 +465,13 @@ func TestPoolDropAfterDot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 8, Unknown: 2}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 8, Unknown: 2}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
-	if res := j.Pending(msgs[1], ResumePolicy{}); len(res.Send) != 0 || res.Unknown != 2 {
+	if res := pending(j, msgs[1], journal.ResumePolicy{}); len(res.Send) != 0 || res.Unknown != 2 {
 		t.Errorf("Pending(unknown) = %+v, want nothing to send", res)
 	}
-	if res := j.Pending(msgs[1], ResumePolicy{ResendUnknown: true}); len(res.Send) != 2 {
+	if res := pending(j, msgs[1], journal.ResumePolicy{ResendUnknown: true}); len(res.Send) != 2 {
 		t.Errorf("Pending(unknown, ResendUnknown) = %+v, want both", res)
 	}
 }
@@ -515,14 +516,14 @@ func TestPoolSlowServer(t *testing.T) {
 	}
 	// Message 0 timed out at RCPT and was retried; message 1 timed out
 	// after the dot (the server took it): unknown.
-	if want := (Totals{Sent: 3, Unknown: 1}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 3, Unknown: 1}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	st := statuses(t, j, msgs)
-	if r := st[msgs[0].MessageID+" rcpt0-0@example.org"]; r.Status != StatusSent || r.Attempts != 2 {
+	if r := st[msgs[0].MessageID+" rcpt0-0@example.org"]; r.Status != journal.Sent || r.Attempts != 2 {
 		t.Errorf("message 0: %+v, want sent at the second attempt", r)
 	}
-	if r := st[msgs[1].MessageID+" rcpt1-0@example.org"]; r.Status != StatusUnknown {
+	if r := st[msgs[1].MessageID+" rcpt1-0@example.org"]; r.Status != journal.Unknown {
 		t.Errorf("message 1: %+v, want unknown", r)
 	}
 }
@@ -550,7 +551,7 @@ func TestPoolWrongPassword(t *testing.T) {
 	if sum.Sent != 0 || len(ts.deliveries()) != 0 {
 		t.Errorf("sent %d, delivered %d after an authentication failure", sum.Sent, len(ts.deliveries()))
 	}
-	if got := j.Totals(); got != (Totals{}) {
+	if got := j.Totals(); got != (journal.Totals{}) {
 		t.Errorf("journal %+v, want nothing recorded", got)
 	}
 	total := 0
@@ -669,7 +670,7 @@ func TestPoolThrottles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 30}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 30}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	ev := p.throttleEvents()
@@ -739,7 +740,7 @@ func TestPoolInterrupted(t *testing.T) {
 	// Resume: the rest goes, nobody twice.
 	var rest []*Message
 	for _, m := range msgs {
-		if res := j.Pending(m, ResumePolicy{}); len(res.Send) > 0 {
+		if res := pending(j, m, journal.ResumePolicy{}); len(res.Send) > 0 {
 			rest = append(rest, m)
 		}
 	}
@@ -750,7 +751,7 @@ func TestPoolInterrupted(t *testing.T) {
 	if _, err := runPool(t, cfg, rest); err != nil {
 		t.Fatal(err)
 	}
-	if got := checkDelivery(t, ts, j, msgs); got != (Totals{Sent: 200}) {
+	if got := checkDelivery(t, ts, j, msgs); got != (journal.Totals{Sent: 200}) {
 		t.Errorf("after resuming: %+v", got)
 	}
 }
@@ -819,12 +820,11 @@ func TestPoolCredentialsPerConnection(t *testing.T) {
 	}
 }
 
+// TestPoolJournalFailure runs a pool whose journal is on a full disk
+// (/dev/full refuses every write with ENOSPC).
 func TestPoolJournalFailure(t *testing.T) {
 	ts := (&testServer{t: t}).start()
-	j := journalFor(t)
-	j.mu.Lock()
-	j.out = brokenAppender{} // every write fails from now on
-	j.mu.Unlock()
+	j := openTestJournal(t, "/dev/full")
 	_, err := runPool(t, ts.config(j, nil), testMessages(5, 1, 100))
 	if !errors.Is(err, ErrJournal) {
 		t.Fatalf("Run: %v, want ErrJournal", err)
@@ -863,7 +863,7 @@ func TestPoolInterruptedDuringBackoff(t *testing.T) {
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("Run: %v, want ErrInterrupted", err)
 	}
-	if want := (Totals{Deferred: 2}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want || len(p.records) != 2 {
+	if want := (journal.Totals{Deferred: 2}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want || len(p.records) != 2 {
 		t.Errorf("summary %+v, %d outcomes; want 2 deferred", sum.Totals, len(p.records))
 	}
 }
@@ -884,7 +884,7 @@ func TestPoolTooManyConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Totals{Sent: 40}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
+	if want := (journal.Totals{Sent: 40}); sum.Totals != want || checkDelivery(t, ts, j, msgs) != want {
 		t.Errorf("summary %+v, want %+v", sum.Totals, want)
 	}
 	ts.mu.Lock()
@@ -929,9 +929,3 @@ func TestHas8bit(t *testing.T) {
 		}
 	}
 }
-
-// brokenAppender is a disk that fails every write.
-type brokenAppender struct{}
-
-func (brokenAppender) append([]byte) error { return errors.New("input/output error") }
-func (brokenAppender) close() error        { return nil }

@@ -1,16 +1,21 @@
 package sender
 
-import "golang.org/x/time/rate"
+import (
+	"golang.org/x/time/rate"
+
+	"github.com/mailshot/mailshot/sender/journal"
+)
 
 // Progress receives what a running pool does, for a progress bar or a log.
-// Its methods are called from the pool's goroutines, possibly at the same
-// time, so implementations must be safe for concurrent use; they should
-// return quickly.
+// Outcome is called from one goroutine of the pool's own, in the order the
+// outcomes were recorded, never from a connection's or the journal's, so a
+// slow display slows nothing but itself; Throttle is called from the
+// connections'. Implementations must be safe for concurrent use.
 type Progress interface {
 	// Outcome reports the final outcome of some recipients of one message
-	// (Status is never StatusIntent). When the pool has a journal, the
+	// (Status is never journal.Intent). When the pool has a journal, the
 	// record is durable before Outcome is called.
-	Outcome(r *Record)
+	Outcome(r *journal.Record)
 	// Throttle reports that the server throttled the pool (on is true) and
 	// the rate the pool now keeps, each time it changes while it recovers,
 	// and finally that the configured rate is back (on is false).
@@ -21,7 +26,7 @@ type Progress interface {
 type NoProgress struct{}
 
 // Outcome does nothing.
-func (NoProgress) Outcome(*Record) {}
+func (NoProgress) Outcome(*journal.Record) {}
 
 // Throttle does nothing.
 func (NoProgress) Throttle(bool, rate.Limit) {}

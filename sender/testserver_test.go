@@ -24,6 +24,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -440,7 +441,7 @@ func feed(t testing.TB, msgs []*Message) <-chan *Message {
 }
 
 // testConfig returns a pool configuration for ts with quick retries.
-func (ts *testServer) config(j *Journal, p Progress) Config {
+func (ts *testServer) config(j *journal.File, p Progress) Config {
 	cfg := Config{
 		Endpoint:  ts.endpoint(),
 		Client:    smtp.Config{LocalName: "client.example.com", CommandTimeout: 10 * time.Second},
@@ -491,4 +492,20 @@ func selfSignedTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+// openTestJournal opens a journal at path, closed when the test ends.
+func openTestJournal(t testing.TB, path string) *journal.File {
+	t.Helper()
+	j, err := journal.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+// pending asks j which recipients of m are still to send.
+func pending(j *journal.File, m *Message, p journal.ResumePolicy) journal.Resume {
+	return j.Pending(m.Key, m.To, m.Fingerprint, p)
 }

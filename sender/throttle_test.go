@@ -1,6 +1,8 @@
 package sender
 
 import (
+	"github.com/mailshot/mailshot/sender/journal"
+
 	"context"
 	"sync"
 	"testing"
@@ -44,7 +46,7 @@ func TestIsThrottleReply(t *testing.T) {
 // progressLog is a Progress that remembers what it was told.
 type progressLog struct {
 	mu       sync.Mutex
-	records  []*Record
+	records  []*journal.Record
 	throttle []throttleEvent
 }
 
@@ -53,7 +55,7 @@ type throttleEvent struct {
 	limit rate.Limit
 }
 
-func (p *progressLog) Outcome(r *Record) {
+func (p *progressLog) Outcome(r *journal.Record) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.records = append(p.records, r)

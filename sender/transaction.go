@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -34,10 +35,10 @@ func (w *worker) transact(j, next *job) {
 		// Write ahead: the intent goes into the journal now, in the same
 		// group as the outcome of the connection's previous transaction,
 		// appended just before; the body waits for both to be durable.
-		intent, err := jr.add(&Record{
-			Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: StatusIntent,
+		intent, err := jr.Add(&journal.Record{
+			Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: journal.Intent,
 			Attempts: j.attempts, MessageID: j.m.MessageID,
-		}, nil)
+		})
 		if err != nil {
 			j.attempts--
 			r.requeue(j, time.Now())
@@ -47,9 +48,9 @@ func (w *worker) transact(j, next *job) {
 		j.intentOpen = true
 		env.BeforeBody = func(ctx context.Context) error {
 			select {
-			case <-intent.done:
-				if intent.err != nil {
-					return &journalError{intent.err}
+			case <-intent.Done():
+				if err := intent.Err(); err != nil {
+					return &journalError{err}
 				}
 				return nil
 			case <-ctx.Done():
@@ -133,7 +134,7 @@ func (w *worker) settle(j *job, res *smtp.Result, err error, reused bool) {
 			case refusedAtRcpt:
 				// Every recipient tried was refused; this one was not
 				// reached. Another transaction, charged, so it ends.
-				add(decision{retry, outcome{status: StatusDeferred, reply: "not tried: " + err.Error()}}, to)
+				add(decision{retry, outcome{status: journal.Deferred, reply: "not tried: " + err.Error()}}, to)
 			default:
 				// The transaction failed before its recipients counted.
 				add(tx, to)
@@ -141,17 +142,17 @@ func (w *worker) settle(j *job, res *smtp.Result, err error, reused bool) {
 		case errors.As(rr.Err, &se):
 			switch {
 			case se.Permanent():
-				add(decision{settled, replyOutcome(StatusFailed, se.Reply)}, to)
+				add(decision{settled, replyOutcome(journal.Failed, se.Reply)}, to)
 			case tooManyRecipients(se) && accepted > 0:
 				add(decision{disp: again}, to)
 			case isThrottleReply(se.Code, se.Enhanced, se.Text):
 				throttled = true
-				add(decision{retry, replyOutcome(StatusDeferred, se.Reply)}, to)
+				add(decision{retry, replyOutcome(journal.Deferred, se.Reply)}, to)
 			default:
-				add(decision{retry, replyOutcome(StatusDeferred, se.Reply)}, to)
+				add(decision{retry, replyOutcome(journal.Deferred, se.Reply)}, to)
 			}
 		default: // refused before sending: an address the server cannot take
-			add(decision{settled, outcome{status: StatusFailed, reply: rr.Err.Error()}}, to)
+			add(decision{settled, outcome{status: journal.Failed, reply: rr.Err.Error()}}, to)
 		}
 	}
 	if throttled {
@@ -196,7 +197,7 @@ func (w *worker) settle(j *job, res *smtp.Result, err error, reused bool) {
 // per connection. reply, if not "", replaces j's last failure as the
 // reason.
 func (r *run) reopen(j *job, reply string) {
-	o := outcome{status: StatusDeferred, reply: reply}
+	o := outcome{status: journal.Deferred, reply: reply}
 	if reply == "" && j.last != nil {
 		o = *j.last
 	}
@@ -221,25 +222,25 @@ func (w *worker) classify(err error, res *smtp.Result) (d decision, throttled bo
 	var se *smtp.Error
 	switch {
 	case err == nil:
-		return decision{settled, replyOutcome(StatusSent, *res.Reply)}, false
+		return decision{settled, replyOutcome(journal.Sent, *res.Reply)}, false
 	case res.Committed && res.Reply == nil:
-		return decision{settled, outcome{status: StatusUnknown,
+		return decision{settled, outcome{status: journal.Unknown,
 			reply: "no reply after the final dot (the server may have taken the message): " + err.Error()}}, false
 	case errors.As(err, &se) && se.Command == "MAIL" && se.Code == 530:
 		// RFC 4954 §6: authentication required. Every message would fail.
 		r.fail(&StopError{Reason: ErrAuthFailed, Err: err})
-		return decision{retry, replyOutcome(StatusDeferred, se.Reply)}, false
+		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
 	case se != nil && se.Permanent():
-		return decision{settled, replyOutcome(StatusFailed, se.Reply)}, false
+		return decision{settled, replyOutcome(journal.Failed, se.Reply)}, false
 	case se != nil:
-		return decision{retry, replyOutcome(StatusDeferred, se.Reply)},
+		return decision{retry, replyOutcome(journal.Deferred, se.Reply)},
 			isThrottleReply(se.Code, se.Enhanced, se.Text)
 	case errors.Is(err, smtp.ErrInvalidAddress), errors.Is(err, smtp.ErrSMTPUTF8Required),
 		errors.Is(err, smtp.ErrMessageTooLarge), errors.Is(err, smtp.ErrLineTooLong):
-		return decision{settled, outcome{status: StatusFailed, reply: err.Error()}}, false
+		return decision{settled, outcome{status: journal.Failed, reply: err.Error()}}, false
 	}
 	// The connection was lost, or timed out, before the body was complete.
-	return decision{retry, outcome{status: StatusDeferred, reply: err.Error()}}, false
+	return decision{retry, outcome{status: journal.Deferred, reply: err.Error()}}, false
 }
 
 // firstCommandLost reports a failure of a transaction's first command

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mailshot/mailshot/sender"
+	"github.com/mailshot/mailshot/sender/journal"
 )
 
 // logEvery is how often a run logs its progress when stderr is not a terminal.
@@ -55,17 +56,17 @@ func newProgressView(out io.Writer, total int) *progressView {
 }
 
 // Outcome counts the recipients of one journalled outcome.
-func (v *progressView) Outcome(r *sender.Record) {
+func (v *progressView) Outcome(r *journal.Record) {
 	n := len(r.Recipients)
 	v.mu.Lock()
 	switch r.Status {
-	case sender.StatusSent:
+	case journal.Sent:
 		v.sent += n
-	case sender.StatusFailed:
+	case journal.Failed:
 		v.failed += n
-	case sender.StatusDeferred:
+	case journal.Deferred:
 		v.deferred += n
-	case sender.StatusUnknown:
+	case journal.Unknown:
 		v.unknown += n
 	}
 	desc := v.describe()

@@ -10,7 +10,7 @@ import (
 	"strconv"
 
 	"github.com/mailshot/mailshot/merge"
-	"github.com/mailshot/mailshot/sender"
+	"github.com/mailshot/mailshot/sender/journal"
 )
 
 // reportFlags are report's flags.
@@ -39,16 +39,16 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	journal, asJSON := f.journal, f.json
-	if journal == "" {
+	path, asJSON := f.journal, f.json
+	if path == "" {
 		return usageError{errors.New("report needs --journal FILE (send prints its journal's name when it starts)")}
 	}
-	r, err := sender.ReadReport(journal)
+	r, err := journal.ReadReport(path)
 	if err != nil {
 		return err
 	}
 	if f.failedCSV != "" {
-		if err := writeFailedCSV(ctx, &f.in, journal, r, f.failedCSV, stderr); err != nil {
+		if err := writeFailedCSV(ctx, &f.in, path, r, f.failedCSV, stderr); err != nil {
 			return err
 		}
 	}
@@ -61,7 +61,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // writeFailedCSV writes the data rows of the recipients the journal does
 // not have as sent, with the columns of the data plus status, code and
 // reply, to path.
-func writeFailedCSV(ctx context.Context, in *inputFlags, journal string, r *sender.Report, path string, stderr io.Writer) error {
+func writeFailedCSV(ctx context.Context, in *inputFlags, journalPath string, r *journal.Report, path string, stderr io.Writer) error {
 	if in.template == "" || in.data == "" {
 		return usageError{errors.New("--failed-csv needs the send's -t DIR and -d FILE, to copy the rows from the data")}
 	}
@@ -69,9 +69,9 @@ func writeFailedCSV(ctx context.Context, in *inputFlags, journal string, r *send
 	if err != nil {
 		return err
 	}
-	notSent := make(map[string][]sender.RecipientReport)
+	notSent := make(map[string][]journal.RecipientReport)
 	for _, rc := range r.Recipients {
-		if rc.Status != sender.StatusSent {
+		if rc.Status != journal.Sent {
 			notSent[rc.Key] = append(notSent[rc.Key], rc)
 		}
 	}
@@ -127,7 +127,7 @@ func writeFailedCSV(ctx context.Context, in *inputFlags, journal string, r *send
 		return fmt.Errorf("--failed-csv: %w", err)
 	}
 	fmt.Fprintf(stderr, "wrote %d rows not sent to %s; after fixing them: mailshot send -t %s -d %s --journal %s --retry-failed --smtp ...\n",
-		rows, path, shellQuote(in.template), shellQuote(path), shellQuote(journal))
+		rows, path, shellQuote(in.template), shellQuote(path), shellQuote(journalPath))
 	if len(notSent) > 0 {
 		fmt.Fprintf(stderr, "warning: %d messages not sent are no longer in %s (changed data?)\n", len(notSent), b.Data)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -107,9 +108,9 @@ type sendRun struct {
 	stdout, stderr io.Writer
 
 	batch   *merge.Batch
-	journal *sender.Journal // nil for a test send: nothing is journalled
-	testTo  *mail.Address   // --test-to, or nil
-	policy  sender.ResumePolicy
+	journal *journal.File // nil for a test send: nothing is journalled
+	testTo  *mail.Address // --test-to, or nil
+	policy  journal.ResumePolicy
 
 	// What the preflight found.
 	valid      validation
@@ -164,12 +165,12 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 		if f.journal == "" {
 			f.journal = f.in.name() + ".journal.jsonl"
 		}
-		if r.journal, err = sender.OpenJournal(f.journal); err != nil {
+		if r.journal, err = journal.Open(f.journal); err != nil {
 			return cfg, withHint(err, "--journal names the file that records every outcome; another mailshot may be using it")
 		}
 		fmt.Fprintf(r.stderr, "journal: %s\n", f.journal)
 	}
-	r.policy = sender.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown}
+	r.policy = journal.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown}
 	cfg = sender.Config{
 		Endpoint:    ep,
 		Credentials: creds,
@@ -213,7 +214,7 @@ func (r *sendRun) preflight(ctx context.Context) (done bool, err error) {
 		}
 		r.maxSize = max(r.maxSize, it.Message.SizeEstimate())
 		// Only counts here: no fingerprint, so no change is noticed yet.
-		p := r.journal.Pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()}, r.policy)
+		p := r.pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()})
 		if r.testTo != nil {
 			p.Send = []string{r.testTo.Address}
 		}
@@ -337,7 +338,7 @@ func (r *sendRun) produce(ctx context.Context, messages chan<- *sender.Message, 
 			return queue(testMessage(it, r.testTo))
 		}
 		m := senderMessage(it)
-		pending := r.journal.Pending(m, r.policy)
+		pending := r.pending(m)
 		if pending.Changed {
 			fmt.Fprintf(r.stderr, "%s:%d: %s was already sent; the row or template changed since, and it is not sent again\n", b.Data, it.Row, it.Key)
 		}
@@ -358,6 +359,15 @@ var (
 	errLimitReached = errors.New("--limit reached")
 	errPoolStopped  = errors.New("pool stopped")
 )
+
+// pending returns the recipients of m still to send: all of them for a
+// test send, which has no journal.
+func (r *sendRun) pending(m *sender.Message) journal.Resume {
+	if r.journal == nil {
+		return journal.Resume{Send: m.To}
+	}
+	return r.journal.Pending(m.Key, m.To, m.Fingerprint, r.policy)
+}
 
 // testMessage renders the test copy of a row for --test-to.
 func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
@@ -391,18 +401,22 @@ func senderMessage(it *merge.Item) *sender.Message {
 
 // recordInvalid journals an invalid row as failed, as --skip-invalid asks,
 // so the report lists it. A test send (no journal) records nothing.
-func recordInvalid(ctx context.Context, j *sender.Journal, data string, it *merge.Item) error {
+func recordInvalid(ctx context.Context, j *journal.File, data string, it *merge.Item) error {
 	if j == nil {
 		return nil
 	}
-	return j.Append(ctx, &sender.Record{
+	c, err := j.Add(&journal.Record{
 		Time:       time.Now(),
 		Row:        it.Row,
 		Key:        invalidRowKey(it.Row, data),
 		Recipients: []string{fmt.Sprintf("(row %d)", it.Row)},
-		Status:     sender.StatusFailed,
+		Status:     journal.Failed,
 		Reply:      "invalid row: " + it.Err.Error(),
 	})
+	if err != nil {
+		return err
+	}
+	return c.Wait(ctx)
 }
 
 // invalidRowKey is the journal key of an invalid row recorded by
@@ -417,7 +431,7 @@ type sendPlan struct {
 	sentBefore, failedBefore, unknownBefore int
 }
 
-func (p *sendPlan) count(r sender.Resume, limit int) {
+func (p *sendPlan) count(r journal.Resume, limit int) {
 	p.sentBefore += r.Sent
 	p.failedBefore += r.Failed
 	p.unknownBefore += r.Unknown
@@ -455,18 +469,18 @@ func printSummary(w io.Writer, s *sender.Summary) {
 
 // stoppedError explains why a run stopped early, prints the command that
 // resumes it, and returns exit status 3.
-func stoppedError(err error, args []string, journal string, stderr io.Writer) error {
+func stoppedError(err error, args []string, journalPath string, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "mailshot: stopped: %v\n", err)
 	if hint := stopHint(err); hint != "" {
 		fmt.Fprintf(stderr, "hint: %s\n", hint)
 	}
-	fmt.Fprintf(stderr, "resume with: %s\n", resumeCommand(args, journal))
+	fmt.Fprintf(stderr, "resume with: %s\n", resumeCommand(args, journalPath))
 	return statusError{status: exitStopped, msg: "stopped"}
 }
 
 // resumeCommand is the command line that resumes this run: the same
 // arguments, with the journal named explicitly.
-func resumeCommand(args []string, journal string) string {
+func resumeCommand(args []string, journalPath string) string {
 	parts := []string{"mailshot", "send"}
 	hasJournal := false
 	for _, a := range args {
@@ -476,7 +490,7 @@ func resumeCommand(args []string, journal string) string {
 		parts = append(parts, shellQuote(a))
 	}
 	if !hasJournal {
-		parts = append(parts, "--journal", shellQuote(journal))
+		parts = append(parts, "--journal", shellQuote(journalPath))
 	}
 	return strings.Join(parts, " ")
 }

@@ -1,11 +1,10 @@
-package sender
+package journal
 
 import (
 	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"slices"
@@ -13,14 +12,6 @@ import (
 	"strings"
 	"text/tabwriter"
 )
-
-// Totals counts recipients by status.
-type Totals struct {
-	Sent     int `json:"sent"`
-	Failed   int `json:"failed"`
-	Deferred int `json:"deferred"`
-	Unknown  int `json:"unknown"`
-}
 
 // Report summarises a journal: the latest status of every recipient of
 // every message, however many runs wrote it. Marshalled with encoding/json
@@ -50,7 +41,7 @@ type CodeCount struct {
 type RecipientReport struct {
 	Row    int    `json:"row"`
 	To     string `json:"to"`
-	Status Status `json:"status"` // never StatusIntent: an intent without outcome is unknown
+	Status Status `json:"status"` // never Intent: an intent without outcome is unknown
 	Code   int    `json:"code"`
 	// Reply is the enhanced status code (RFC 3463) and text of the reply
 	// that decided the outcome, e.g. "5.1.1 no such user".
@@ -66,7 +57,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("sender: report: %w", err)
+		return fmt.Errorf("journal: report: %w", err)
 	}
 	return nil
 }
@@ -96,7 +87,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
 	header := false
 	for _, rr := range r.Recipients {
-		if rr.Status == StatusSent {
+		if rr.Status == Sent {
 			continue
 		}
 		if !header {
@@ -111,10 +102,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", rr.Row, rr.To, rr.Status, reply)
 	}
 	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("sender: report: %w", err)
+		return fmt.Errorf("journal: report: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("sender: report: %w", err)
+		return fmt.Errorf("journal: report: %w", err)
 	}
 	return nil
 }
@@ -124,10 +115,10 @@ func (r *Report) WriteText(w io.Writer) error {
 func ReadReport(path string) (*Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("sender: report: %w", err)
+		return nil, fmt.Errorf("journal: report: %w", err)
 	}
 	defer f.Close()
-	seed := maphash.MakeSeed()
+	seed := newSeed()
 	where := make(map[uint64]int)
 	rep := &Report{Recipients: []RecipientReport{}}
 	_, err = readRecords(f, path, func(r *Record) error {
@@ -136,16 +127,11 @@ func ReadReport(path string) (*Report, error) {
 			reply = r.Enhanced + " " + r.Reply
 		}
 		st := r.Status
-		if st == StatusIntent {
-			st, reply = StatusUnknown, "interrupted during the transaction: no outcome recorded"
+		if st == Intent {
+			st, reply = Unknown, "interrupted during the transaction: no outcome recorded"
 		}
 		for _, to := range r.Recipients {
-			var h maphash.Hash
-			h.SetSeed(seed)
-			h.WriteString(r.Key)
-			h.WriteByte(0)
-			h.WriteString(strings.ToLower(to))
-			k := h.Sum64()
+			k := seed.recipient(r.Key, to)
 			i, ok := where[k]
 			if !ok {
 				i = len(rep.Recipients)
@@ -165,16 +151,7 @@ func ReadReport(path string) (*Report, error) {
 	slices.SortStableFunc(rep.Recipients, func(a, b RecipientReport) int { return cmp.Compare(a.Row, b.Row) })
 	codes := make(map[int]int)
 	for _, r := range rep.Recipients {
-		switch r.Status {
-		case StatusSent:
-			rep.Totals.Sent++
-		case StatusFailed:
-			rep.Totals.Failed++
-		case StatusDeferred:
-			rep.Totals.Deferred++
-		case StatusUnknown:
-			rep.Totals.Unknown++
-		}
+		rep.Totals.Add(r.Status, 1)
 		codes[r.Code]++
 	}
 	for code, n := range codes {

@@ -1,4 +1,4 @@
-package sender
+package journal
 
 import (
 	"bufio"
@@ -19,9 +19,9 @@ import (
 	"time"
 )
 
-func openTestJournal(t testing.TB, path string) *Journal {
+func openTestJournal(t testing.TB, path string) *File {
 	t.Helper()
-	j, err := OpenJournal(path)
+	j, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,10 +29,19 @@ func openTestJournal(t testing.TB, path string) *Journal {
 	return j
 }
 
-func appendAll(t testing.TB, j *Journal, recs ...*Record) {
+// addWait adds r and waits until it is durable.
+func addWait(j *File, r *Record) error {
+	c, err := j.Add(r)
+	if err != nil {
+		return err
+	}
+	return c.Wait(context.Background())
+}
+
+func appendAll(t testing.TB, j *File, recs ...*Record) {
 	t.Helper()
 	for _, r := range recs {
-		if err := j.Append(context.Background(), r); err != nil {
+		if err := addWait(j, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,8 +76,8 @@ func TestJournalRecordsAreJSONLines(t *testing.T) {
 	j := openTestJournal(t, path)
 	when := time.Date(2025, 3, 1, 12, 0, 0, 0, time.FixedZone("x", 3600))
 	appendAll(t, j,
-		&Record{Time: when, Row: 2, Key: "a@example.com", Recipients: []string{"a@example.com"}, Status: StatusIntent, Attempts: 1, MessageID: "<1@example.com>", Fingerprint: "f1"},
-		&Record{Time: when, Row: 2, Key: "a@example.com", Recipients: []string{"a@example.com"}, Status: StatusFailed, Code: 550, Enhanced: "5.1.1", Reply: "no such user\nreally", Attempts: 1, MessageID: "<1@example.com>", Fingerprint: "f1"},
+		&Record{Time: when, Row: 2, Key: "a@example.com", Recipients: []string{"a@example.com"}, Status: Intent, Attempts: 1, MessageID: "<1@example.com>", Fingerprint: "f1"},
+		&Record{Time: when, Row: 2, Key: "a@example.com", Recipients: []string{"a@example.com"}, Status: Failed, Code: 550, Enhanced: "5.1.1", Reply: "no such user\nreally", Attempts: 1, MessageID: "<1@example.com>", Fingerprint: "f1"},
 	)
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
@@ -98,9 +107,9 @@ func TestJournalRejectsInvalidRecords(t *testing.T) {
 	j := openTestJournal(t, filepath.Join(t.TempDir(), "j"))
 	for _, r := range []*Record{
 		{Key: "k", Recipients: []string{"a@example.com"}, Status: "done"},
-		{Key: "k", Status: StatusSent},
+		{Key: "k", Status: Sent},
 	} {
-		if err := j.Append(context.Background(), r); err == nil {
+		if err := addWait(j, r); err == nil {
 			t.Errorf("Append(%+v) succeeded", r)
 		}
 	}
@@ -114,14 +123,14 @@ func TestJournalPending(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
 	j := openTestJournal(t, path)
 	appendAll(t, j,
-		rec("k1", StatusIntent, "sent@example.com", "failed@example.com", "deferred@example.com", "unknown@example.com", "crashed@example.com"),
-		rec("k1", StatusSent, "Sent@Example.com"),
-		rec("k1", StatusFailed, "failed@example.com"),
-		rec("k1", StatusDeferred, "deferred@example.com"),
-		rec("k1", StatusUnknown, "unknown@example.com"),
+		rec("k1", Intent, "sent@example.com", "failed@example.com", "deferred@example.com", "unknown@example.com", "crashed@example.com"),
+		rec("k1", Sent, "Sent@Example.com"),
+		rec("k1", Failed, "failed@example.com"),
+		rec("k1", Deferred, "deferred@example.com"),
+		rec("k1", Unknown, "unknown@example.com"),
 		// crashed@example.com keeps its intent: unknown.
-		rec("k2", StatusFailed, "later-sent@example.com"),
-		rec("k2", StatusSent, "later-sent@example.com"),
+		rec("k2", Failed, "later-sent@example.com"),
+		rec("k2", Sent, "later-sent@example.com"),
 	)
 	// Reopen: the index must come from the file, not from memory.
 	if err := j.Close(); err != nil {
@@ -140,30 +149,26 @@ func TestJournalPending(t *testing.T) {
 		{ResumePolicy{true, true}, Resume{Send: []string{"failed@example.com", "deferred@example.com", "unknown@example.com", "crashed@example.com", "new@example.com"}, Sent: 1}},
 	}
 	for _, tt := range tests {
-		got := j.Pending(&Message{Key: "k1", To: all, Fingerprint: "fp-k1"}, tt.policy)
+		got := j.Pending("k1", all, "fp-k1", tt.policy)
 		if !slices.Equal(got.Send, tt.want.Send) || got.Sent != tt.want.Sent || got.Failed != tt.want.Failed || got.Unknown != tt.want.Unknown || got.Changed {
 			t.Errorf("Pending(%+v) = %+v\nwant %+v", tt.policy, got, tt.want)
 		}
 	}
 	// The same address under another key is another recipient.
-	if got := j.Pending(&Message{Key: "k3", To: []string{"sent@example.com"}}, ResumePolicy{}); !slices.Equal(got.Send, []string{"sent@example.com"}) {
+	if got := j.Pending("k3", []string{"sent@example.com"}, "", ResumePolicy{}); !slices.Equal(got.Send, []string{"sent@example.com"}) {
 		t.Errorf("Pending under another key = %+v, want it sent", got)
 	}
 	// The latest record wins.
-	if got := j.Pending(&Message{Key: "k2", To: []string{"later-sent@example.com"}, Fingerprint: "fp-k2"}, ResumePolicy{RetryFailed: true}); len(got.Send) != 0 || got.Sent != 1 {
+	if got := j.Pending("k2", []string{"later-sent@example.com"}, "fp-k2", ResumePolicy{RetryFailed: true}); len(got.Send) != 0 || got.Sent != 1 {
 		t.Errorf("Pending(k2) = %+v, want it sent already", got)
 	}
 	// A changed row is noticed, and still not sent.
-	if got := j.Pending(&Message{Key: "k1", To: []string{"sent@example.com"}, Fingerprint: "edited"}, ResumePolicy{true, true}); len(got.Send) != 0 || !got.Changed {
+	if got := j.Pending("k1", []string{"sent@example.com"}, "edited", ResumePolicy{true, true}); len(got.Send) != 0 || !got.Changed {
 		t.Errorf("Pending(changed) = %+v, want Changed and nothing to send", got)
 	}
 	want := Totals{Sent: 2, Failed: 1, Deferred: 1, Unknown: 2}
 	if got := j.Totals(); got != want {
 		t.Errorf("Totals() = %+v, want %+v", got, want)
-	}
-	var nilJournal *Journal
-	if got := nilJournal.Pending(&Message{To: all}, ResumePolicy{}); !slices.Equal(got.Send, all) {
-		t.Errorf("nil Journal Pending = %+v, want everything", got)
 	}
 }
 
@@ -195,10 +200,10 @@ func journalBytes(t *testing.T, recs ...*Record) ([]byte, []int) {
 // complete lines, cuts off the rest, and appends cleanly after it.
 func TestJournalTornTail(t *testing.T) {
 	data, ends := journalBytes(t,
-		rec("k1", StatusIntent, "a@example.com", "b@example.com"),
-		rec("k1", StatusSent, "a@example.com"),
-		rec("k1", StatusFailed, "b@example.com"),
-		rec("k2", StatusIntent, "c@example.com"),
+		rec("k1", Intent, "a@example.com", "b@example.com"),
+		rec("k1", Sent, "a@example.com"),
+		rec("k1", Failed, "b@example.com"),
+		rec("k2", Intent, "c@example.com"),
 	)
 	dir := t.TempDir()
 	for n := 0; n <= len(data); n++ {
@@ -206,7 +211,7 @@ func TestJournalTornTail(t *testing.T) {
 		if err := os.WriteFile(path, data[:n], 0o600); err != nil {
 			t.Fatal(err)
 		}
-		j, err := OpenJournal(path)
+		j, err := Open(path)
 		if err != nil {
 			t.Fatalf("cut at %d: %v", n, err)
 		}
@@ -234,7 +239,7 @@ func TestJournalTornTail(t *testing.T) {
 		if got := j.Totals(); got != want {
 			t.Fatalf("cut at %d: Totals() = %+v, want %+v", n, got, want)
 		}
-		appendAll(t, j, rec("k9", StatusSent, "z@example.com"))
+		appendAll(t, j, rec("k9", Sent, "z@example.com"))
 		if err := j.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +251,7 @@ func TestJournalTornTail(t *testing.T) {
 }
 
 func TestJournalTornTailVariants(t *testing.T) {
-	good, _ := journalBytes(t, rec("k1", StatusSent, "a@example.com"))
+	good, _ := journalBytes(t, rec("k1", Sent, "a@example.com"))
 	for name, tail := range map[string]string{
 		"no newline":             `{"time":"2025-01-01T00:00:00Z","key":"k2","recipients":["b@example.com"],"status":"sent"}`,
 		"zeros":                  "\x00\x00\x00\x00",
@@ -266,37 +271,37 @@ func TestJournalTornTailVariants(t *testing.T) {
 }
 
 func TestJournalCorruptMiddleLine(t *testing.T) {
-	good, _ := journalBytes(t, rec("k1", StatusSent, "a@example.com"))
+	good, _ := journalBytes(t, rec("k1", Sent, "a@example.com"))
 	data := slices.Concat([]byte("{not json}\n"), good)
 	path := filepath.Join(t.TempDir(), "j")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := OpenJournal(path)
+	_, err := Open(path)
 	if err == nil || !strings.Contains(err.Error(), path+":1:") {
-		t.Fatalf("OpenJournal of a journal with a corrupt first line: %v, want an error at line 1", err)
+		t.Fatalf("Open of a journal with a corrupt first line: %v, want an error at line 1", err)
 	}
 	// Nothing was cut.
 	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
-		t.Error("OpenJournal modified a corrupt journal")
+		t.Error("Open modified a corrupt journal")
 	}
 }
 
 func TestJournalLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
 	j := openTestJournal(t, path)
-	if j2, err := OpenJournal(path); err == nil {
+	if j2, err := Open(path); err == nil {
 		j2.Close()
-		t.Fatal("a second OpenJournal of the same file succeeded")
+		t.Fatal("a second Open of the same file succeeded")
 	}
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
 	j2 := openTestJournal(t, path)
-	if err := j2.Append(context.Background(), rec("k", StatusSent, "a@example.com")); err != nil {
+	if err := addWait(j2, rec("k", Sent, "a@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Append(context.Background(), rec("k", StatusSent, "a@example.com")); err == nil {
+	if err := addWait(j, rec("k", Sent, "a@example.com")); err == nil {
 		t.Error("Append after Close succeeded")
 	}
 }
@@ -311,8 +316,8 @@ func TestJournalGroupCommit(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				r := rec(fmt.Sprintf("k%d-%d", w, i), StatusSent, fmt.Sprintf("r%d-%d@example.com", w, i))
-				if err := j.Append(context.Background(), r); err != nil {
+				r := rec(fmt.Sprintf("k%d-%d", w, i), Sent, fmt.Sprintf("r%d-%d@example.com", w, i))
+				if err := addWait(j, r); err != nil {
 					t.Error(err)
 					return
 				}
@@ -333,37 +338,34 @@ func TestJournalGroupCommit(t *testing.T) {
 	t.Logf("%d records, %d fsyncs", writers*each, syncs)
 }
 
-// TestJournalCallbacksInOrder checks that outcome callbacks run after
-// their record is durable, in append order.
-func TestJournalCallbacksInOrder(t *testing.T) {
+// TestJournalCommitsInOrder checks that a Commit is done only once its
+// record is in the file, and only after every earlier Commit.
+func TestJournalCommitsInOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
 	j := openTestJournal(t, path)
-	var mu sync.Mutex
-	var order []int
-	var wg sync.WaitGroup
+	var commits []*Commit
 	for i := range 100 {
-		wg.Add(1)
-		_, err := j.add(rec(strconv.Itoa(i), StatusSent, "a@example.com"), func(err error) {
-			defer wg.Done()
-			if err != nil {
-				t.Error(err)
-			}
-			// Durable: the line is in the file already.
-			data, _ := os.ReadFile(path)
-			if !bytes.Contains(data, []byte(`"key":"`+strconv.Itoa(i)+`"`)) {
-				t.Errorf("callback of record %d ran before it was written", i)
-			}
-			mu.Lock()
-			order = append(order, i)
-			mu.Unlock()
-		})
+		c, err := j.Add(rec(strconv.Itoa(i), Sent, "a@example.com"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		commits = append(commits, c)
 	}
-	wg.Wait()
-	if !slices.IsSorted(order) || len(order) != 100 {
-		t.Errorf("callbacks ran in order %v", order)
+	for i, c := range commits {
+		if err := c.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		if !bytes.Contains(data, []byte(`"key":"`+strconv.Itoa(i)+`"`)) {
+			t.Errorf("commit of record %d done before it was written", i)
+		}
+		for k, earlier := range commits[:i] {
+			select {
+			case <-earlier.Done():
+			default:
+				t.Fatalf("commit %d done before commit %d", i, k)
+			}
+		}
 	}
 }
 
@@ -402,8 +404,7 @@ func TestJournalKilled(t *testing.T) {
 	}
 	j := openTestJournal(t, path)
 	for i := range acked {
-		m := &Message{Key: "k" + strconv.Itoa(i), To: []string{"a@example.com"}}
-		if got := j.Pending(m, ResumePolicy{}); got.Sent != 1 {
+		if got := j.Pending("k"+strconv.Itoa(i), []string{"a@example.com"}, "", ResumePolicy{}); got.Sent != 1 {
 			t.Fatalf("record %d was acknowledged durable but is not in the journal: %+v", i, got)
 		}
 	}
@@ -413,7 +414,7 @@ func TestJournalKilled(t *testing.T) {
 // journalChild appends records from 4 goroutines forever, printing the
 // number of each one once durable.
 func journalChild() {
-	j, err := OpenJournal(os.Getenv("SENDER_JOURNAL_CHILD"))
+	j, err := Open(os.Getenv("SENDER_JOURNAL_CHILD"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -428,7 +429,7 @@ func journalChild() {
 				i := next
 				next++
 				mu.Unlock()
-				if err := j.Append(context.Background(), rec("k"+strconv.Itoa(i), StatusSent, "a@example.com")); err != nil {
+				if err := addWait(j, rec("k"+strconv.Itoa(i), Sent, "a@example.com")); err != nil {
 					os.Exit(1)
 				}
 				mu.Lock()
@@ -491,7 +492,7 @@ func BenchmarkJournalIndex(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		j, err := OpenJournal(path)
+		j, err := Open(path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -513,7 +514,7 @@ func TestJournalDamagedInTheMiddle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
 	j := openTestJournal(t, path)
 	for i := range 300 {
-		r := rec("k"+strconv.Itoa(i), StatusSent, "a@example.com")
+		r := rec("k"+strconv.Itoa(i), Sent, "a@example.com")
 		r.Reply = strings.Repeat("a long reply ", 700)
 		appendAll(t, j, r)
 	}
@@ -539,7 +540,7 @@ func TestJournalDamagedInTheMiddle(t *testing.T) {
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if j, err := OpenJournal(path); err == nil {
+			if j, err := Open(path); err == nil {
 				j.Close()
 				t.Fatal("a damaged journal opened")
 			} else if !strings.Contains(err.Error(), "damaged") {

@@ -1,4 +1,4 @@
-package sender
+package journal
 
 import (
 	"bufio"
@@ -11,43 +11,40 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Journal is the durable, append-only record of what happened to every
-// recipient: a JSON Lines file with one [Record] per line, written ahead of
-// each transaction and after each outcome.
+// File is an open journal: the durable, append-only record of what
+// happened to every recipient, a JSON Lines file with one [Record] per line.
 //
-// Records are appended by many connections at once and made durable in
-// groups: one synchronous write (see appender) covers every record appended
-// while the previous one ran (group commit). A transaction's body waits for
-// its intent to be durable, which also makes its connection's previous
-// outcome durable: so at most one transaction per connection can be left
-// unknown by a crash, at the price of one write's latency per transaction.
+// Records are added by many goroutines at once and made durable in groups:
+// one synchronous write (see appender) covers every record added while the
+// previous one ran (group commit). [File.Add] returns at once with a
+// [Commit] to wait on; a caller that must not go on before its record is on
+// disk (a sender before a message's body) waits for it.
 //
 // On open the whole file is read into a compact index (16 bytes per
-// recipient), which [Journal.Pending] consults to resume a run. A torn last
+// recipient), which [File.Pending] consults to resume a run. A torn last
 // line, left by a crash in the middle of a write, is cut off.
 //
-// A Journal is safe for concurrent use. Only one process may have a journal
+// A File is safe for concurrent use. Only one process may have a journal
 // file open at a time.
-type Journal struct {
+type File struct {
 	path string
 	f    *os.File
 	out  appender // makes groups durable; only the flusher uses it
-	seed maphash.Seed
+	seed seed
 
 	mu      sync.Mutex
 	cond    *sync.Cond // signals the flusher: a batch to write, or closing
 	index   map[uint64]uint64
 	totals  [statusCount]int
-	buf     []byte // encoded records of cur, not yet written
-	cur     *batch // batch being filled, nil when buf is empty
-	last    *batch // most recent batch, to wait for everything appended
-	err     error  // first write or sync error; later appends fail with it
+	buf     []byte  // encoded records of cur, not yet written
+	cur     *Commit // group being filled, nil when buf is empty
+	last    *Commit // most recent group, to wait for everything added
+	err     error   // first write or sync error; later appends fail with it
 	closing bool
 	stopped chan struct{} // closed when the flusher returns
 
@@ -55,11 +52,31 @@ type Journal struct {
 	syncs atomic.Int64
 }
 
-// batch is the group of records one write and fsync make durable.
-type batch struct {
-	done  chan struct{} // closed when durable or failed
-	err   error         // set before done is closed
-	after []func(error) // called in append order once durable, before done is closed
+// Commit is the group of records that one synchronous write makes durable:
+// a handle, returned by [File.Add], to wait on. Groups are written one after
+// another, so a Commit is done only after every earlier one.
+type Commit struct {
+	done chan struct{} // closed when durable or failed
+	err  error         // set before done is closed
+}
+
+// Done returns a channel closed once the records are durable, or could not
+// be made so (see Err).
+func (c *Commit) Done() <-chan struct{} { return c.done }
+
+// Err returns, once Done is closed, nil if the records are durable, or why
+// they are not.
+func (c *Commit) Err() error { return c.err }
+
+// Wait waits until the records are durable and returns Err, or returns
+// ctx's error first.
+func (c *Commit) Wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return fmt.Errorf("journal: waiting for a write: %w", ctx.Err())
+	}
 }
 
 // Status codes in the index (the top byte of an entry).
@@ -76,26 +93,26 @@ const (
 const fingerprintMask = 1<<56 - 1
 
 var statusCodes = map[Status]uint64{
-	StatusIntent: stIntent, StatusSent: stSent, StatusFailed: stFailed,
-	StatusDeferred: stDeferred, StatusUnknown: stUnknown,
+	Intent: stIntent, Sent: stSent, Failed: stFailed,
+	Deferred: stDeferred, Unknown: stUnknown,
 }
 
-// OpenJournal opens the journal file at path, creating it (mode 0600: it
+// Open opens the journal file at path, creating it (mode 0600: it
 // holds addresses) if it does not exist, loads its records and prepares to
 // append. The journal is locked against other processes until Close.
-func OpenJournal(path string) (*Journal, error) {
+func Open(path string) (*File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("sender: open journal: %w", err)
+		return nil, fmt.Errorf("journal: open journal: %w", err)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("sender: journal %s: %w", path, err)
+		return nil, fmt.Errorf("journal: journal %s: %w", path, err)
 	}
-	j := &Journal{
+	j := &File{
 		path:    path,
 		f:       f,
-		seed:    maphash.MakeSeed(),
+		seed:    newSeed(),
 		index:   make(map[uint64]uint64),
 		stopped: make(chan struct{}),
 	}
@@ -104,7 +121,7 @@ func OpenJournal(path string) (*Journal, error) {
 	if err == nil {
 		j.out, err = newAppender(f, end)
 		if err != nil {
-			err = fmt.Errorf("sender: journal %s: %w", path, err)
+			err = fmt.Errorf("journal: journal %s: %w", path, err)
 		}
 	}
 	if err != nil {
@@ -119,14 +136,14 @@ func OpenJournal(path string) (*Journal, error) {
 // zeros preallocated past the last record by a run that crashed), makes a
 // newly created file's directory entry durable, and returns the offset just
 // after the last record.
-func (j *Journal) load() (end int64, err error) {
+func (j *File) load() (end int64, err error) {
 	info, err := j.f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("sender: journal: %w", err)
+		return 0, fmt.Errorf("journal: journal: %w", err)
 	}
 	if info.Size() == 0 {
 		if err := syncDir(filepath.Dir(j.path)); err != nil {
-			return 0, fmt.Errorf("sender: journal %s: %w", j.path, err)
+			return 0, fmt.Errorf("journal: journal %s: %w", j.path, err)
 		}
 		return 0, nil
 	}
@@ -138,7 +155,7 @@ func (j *Journal) load() (end int64, err error) {
 		return 0, err
 	}
 	if err := trimTo(j.f, good); err != nil {
-		return 0, fmt.Errorf("sender: journal %s: cut torn last line: %w", j.path, err)
+		return 0, fmt.Errorf("journal: journal %s: cut torn last line: %w", j.path, err)
 	}
 	return good, nil
 }
@@ -160,7 +177,7 @@ func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, 
 			return good, nil // "" or a line without its newline: torn
 		}
 		if err != nil {
-			return good, fmt.Errorf("sender: read journal %s: %w", name, err)
+			return good, fmt.Errorf("journal: read journal %s: %w", name, err)
 		}
 		off += int64(len(line))
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -176,7 +193,7 @@ func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, 
 			if _, peek := br.Peek(1); peek == io.EOF {
 				return good, nil // torn last line
 			}
-			return good, fmt.Errorf("sender: journal %s:%d: %w", name, n, err)
+			return good, fmt.Errorf("journal: journal %s:%d: %w", name, n, err)
 		}
 		if err := fn(&rec); err != nil {
 			return good, err
@@ -213,12 +230,12 @@ func tornTail(br *bufio.Reader, name string, good, start int64, line []byte) err
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("sender: read journal %s: %w", name, err)
+			return fmt.Errorf("journal: read journal %s: %w", name, err)
 		}
 	}
 	if data := last + 1; data == size || data-good&^(directAlign-1) > maxTornSpan {
 		first := start + int64(bytes.IndexByte(line, 0))
-		return fmt.Errorf("sender: journal %s is damaged: NUL octets at offset %d, then records up to offset %d; "+
+		return fmt.Errorf("journal: journal %s is damaged: NUL octets at offset %d, then records up to offset %d; "+
 			"it was left as it is: keep a copy, and cut it at the damage by hand or start a new journal", name, first, data)
 	}
 	return nil
@@ -237,11 +254,11 @@ func (r *Record) check() error {
 
 // remember updates the index with r. Called with mu held, or before the
 // flusher starts.
-func (j *Journal) remember(r *Record) {
+func (j *File) remember(r *Record) {
 	st := statusCodes[r.Status]
-	fp := j.hashFingerprint(r.Fingerprint)
+	fp := j.seed.fingerprint(r.Fingerprint)
 	for _, to := range r.Recipients {
-		k := j.hashRecipient(r.Key, to)
+		k := j.seed.recipient(r.Key, to)
 		if old, ok := j.index[k]; ok {
 			j.totals[old>>56]--
 		}
@@ -250,52 +267,49 @@ func (j *Journal) remember(r *Record) {
 	}
 }
 
-func (j *Journal) hashRecipient(key, to string) uint64 {
+// seed is the key of the hashes that stand for recipients and fingerprints
+// in memory.
+type seed struct{ s maphash.Seed }
+
+func newSeed() seed { return seed{maphash.MakeSeed()} }
+
+// recipient returns the hash that stands for one recipient of the message
+// keyed key: the journal's one notion of "the same recipient".
+func (s seed) recipient(key, to string) uint64 {
 	var h maphash.Hash
-	h.SetSeed(j.seed)
+	h.SetSeed(s.s)
 	h.WriteString(key)
 	h.WriteByte(0)
-	h.WriteString(strings.ToLower(to))
+	h.WriteString(foldAddress(to))
 	return h.Sum64()
 }
 
-func (j *Journal) hashFingerprint(fp string) uint64 {
+// fingerprint returns the hash of a fingerprint in the index's low 56 bits,
+// never 0, or 0 for none.
+func (s seed) fingerprint(fp string) uint64 {
 	if fp == "" {
 		return 0
 	}
-	return maphash.String(j.seed, fp)&fingerprintMask | 1
+	return maphash.String(s.s, fp)&fingerprintMask | 1
 }
+
+// Syncs returns how many synchronous writes have made records durable so
+// far: fewer than the records added when group commit is at work.
+func (j *File) Syncs() int64 { return j.syncs.Load() }
 
 // Path returns the journal's file name.
-func (j *Journal) Path() string { return j.path }
+func (j *File) Path() string { return j.path }
 
-// Append adds r to the journal and waits until it is durable. Its Time is
-// set to now if zero. Callers use it for outcomes decided before sending,
-// such as invalid rows recorded as failed.
-func (j *Journal) Append(ctx context.Context, r *Record) error {
-	b, err := j.add(r, nil)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		return fmt.Errorf("sender: journal append: %w", ctx.Err())
-	}
-}
-
-// add appends r to the current batch without waiting. after, if not nil,
-// is called with the batch's outcome once the record is durable (or could
-// not be made so), in append order, from the journal's goroutine, before
-// the batch's waiters return.
-func (j *Journal) add(r *Record, after func(error)) (*batch, error) {
+// Add appends r to the journal without waiting for the disk, and returns
+// the Commit to wait on for it to be durable. Its Time is set to now if
+// zero. After a write has failed, or once Close has begun, Add fails.
+func (j *File) Add(r *Record) (*Commit, error) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
 	r.Time = r.Time.UTC()
 	if err := r.check(); err != nil {
-		return nil, fmt.Errorf("sender: journal append: %w", err)
+		return nil, fmt.Errorf("journal %s: add: %w", j.path, err)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -303,23 +317,20 @@ func (j *Journal) add(r *Record, after func(error)) (*batch, error) {
 	case j.err != nil:
 		return nil, j.err
 	case j.closing:
-		return nil, fmt.Errorf("sender: journal %s: append after close", j.path)
+		return nil, fmt.Errorf("journal %s: add after close", j.path)
 	}
 	j.buf = appendRecord(j.buf, r)
 	if j.cur == nil {
-		j.cur = &batch{done: make(chan struct{})}
+		j.cur = &Commit{done: make(chan struct{})}
 		j.last = j.cur
 		j.cond.Signal()
-	}
-	if after != nil {
-		j.cur.after = append(j.cur.after, after)
 	}
 	j.remember(r)
 	return j.cur, nil
 }
 
 // flusher writes and syncs batches, one at a time, until Close.
-func (j *Journal) flusher() {
+func (j *File) flusher() {
 	defer close(j.stopped)
 	var spare []byte
 	for {
@@ -341,40 +352,32 @@ func (j *Journal) flusher() {
 			err = j.out.append(data)
 			j.syncs.Add(1)
 			if err != nil {
-				err = &StopError{Reason: ErrJournal, Err: fmt.Errorf("%s: %w", j.path, err)}
+				err = fmt.Errorf("journal %s: write: %w", j.path, err)
 				j.mu.Lock()
 				j.err = err
 				j.mu.Unlock()
 			}
 		}
 		b.err = err
-		for _, f := range b.after {
-			f(err)
-		}
-		close(b.done) // after the callbacks: Sync waits for them too
+		close(b.done)
 		spare = data
 	}
 }
 
-// Sync waits until every record appended so far is durable.
-func (j *Journal) Sync(ctx context.Context) error {
+// Sync waits until every record added so far is durable.
+func (j *File) Sync(ctx context.Context) error {
 	j.mu.Lock()
-	b, err := j.last, j.err
+	c, err := j.last, j.err
 	j.mu.Unlock()
-	if b == nil {
+	if c == nil {
 		return err
 	}
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		return fmt.Errorf("sender: journal sync: %w", ctx.Err())
-	}
+	return c.Wait(ctx)
 }
 
 // Close makes every appended record durable and closes the file. It
 // returns the first error that kept a record from being written.
-func (j *Journal) Close() error {
+func (j *File) Close() error {
 	j.mu.Lock()
 	if j.closing {
 		j.mu.Unlock()
@@ -386,10 +389,10 @@ func (j *Journal) Close() error {
 	<-j.stopped
 	err := j.err
 	if cerr := j.out.close(); cerr != nil && err == nil {
-		err = fmt.Errorf("sender: close journal: %w", cerr)
+		err = fmt.Errorf("journal: close journal: %w", cerr)
 	}
 	if cerr := j.f.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("sender: close journal: %w", cerr)
+		err = fmt.Errorf("journal: close journal: %w", cerr)
 	}
 	return err
 }
@@ -414,22 +417,19 @@ type Resume struct {
 	Changed bool
 }
 
-// Pending returns which recipients of m still need sending according to
-// the journal and the policy: a recipient already sent is never sent again;
-// failed ones only with RetryFailed; unknown ones (including a transaction
-// interrupted by a crash) only with ResendUnknown; deferred and new ones
-// always. A nil Journal sends everything.
-func (j *Journal) Pending(m *Message, p ResumePolicy) Resume {
+// Pending returns which recipients to of the message keyed key still need
+// sending according to the journal and the policy: a recipient already sent
+// is never sent again; failed ones only with RetryFailed; unknown ones
+// (including a transaction interrupted by a crash) only with ResendUnknown;
+// deferred and new ones always. fingerprint, if not "", is compared with
+// that of the message each recipient was sent (Resume.Changed).
+func (j *File) Pending(key string, to []string, fingerprint string, p ResumePolicy) Resume {
 	var res Resume
-	if j == nil {
-		res.Send = append(res.Send, m.To...)
-		return res
-	}
-	fp := j.hashFingerprint(m.Fingerprint)
+	fp := j.seed.fingerprint(fingerprint)
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, to := range m.To {
-		e := j.index[j.hashRecipient(m.Key, to)]
+	for _, to := range to {
+		e := j.index[j.seed.recipient(key, to)]
 		switch e >> 56 {
 		case stSent:
 			res.Sent++
@@ -455,15 +455,14 @@ func (j *Journal) Pending(m *Message, p ResumePolicy) Resume {
 
 // Totals counts the recipients in the journal by their latest status; a
 // recipient whose latest record is an intent counts as unknown.
-func (j *Journal) Totals() Totals {
+func (j *File) Totals() Totals {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return Totals{
-		Sent:     j.totals[stSent],
-		Failed:   j.totals[stFailed],
-		Deferred: j.totals[stDeferred],
-		Unknown:  j.totals[stUnknown] + j.totals[stIntent],
+	var t Totals
+	for st, code := range statusCodes {
+		t.Add(st, j.totals[code])
 	}
+	return t
 }
 
 // syncDir makes a new directory entry in dir durable.

@@ -1,4 +1,4 @@
-package sender
+package journal
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 // directJournal opens a journal at path and skips the test when its file
 // system does not take O_DIRECT (then the portable appender is in use).
-func directJournal(t *testing.T, path string) *Journal {
+func directJournal(t *testing.T, path string) *File {
 	t.Helper()
 	j := openTestJournal(t, path)
 	if _, ok := j.out.(*directAppender); !ok {
@@ -29,7 +29,7 @@ func TestJournalDirectCrashCopy(t *testing.T) {
 	j := directJournal(t, filepath.Join(dir, "j"))
 	var want []string
 	for i := range 50 {
-		r := rec("k"+strconv.Itoa(i), StatusSent, "a@example.com")
+		r := rec("k"+strconv.Itoa(i), Sent, "a@example.com")
 		if i == 7 { // a group larger than the appender's buffer
 			r.Reply = strings.Repeat("long reply ", 2000)
 		}
@@ -57,7 +57,7 @@ func TestJournalDirectCrashCopy(t *testing.T) {
 		t.Fatalf("reopened: size %v, want %d (zeros cut off): %v", info.Size(), end, err)
 	}
 	for i := 50; i < 60; i++ {
-		appendAll(t, c, rec("k"+strconv.Itoa(i), StatusSent, "a@example.com"))
+		appendAll(t, c, rec("k"+strconv.Itoa(i), Sent, "a@example.com"))
 		want = append(want, "k"+strconv.Itoa(i))
 	}
 	if err := c.Close(); err != nil {
@@ -82,8 +82,8 @@ func TestJournalDirectCrashCopy(t *testing.T) {
 // with a hole: some of its blocks reached the disk, an earlier one did
 // not. The journal ends at the hole; what follows was never acknowledged.
 func TestJournalDirectTornWrite(t *testing.T) {
-	data, _ := journalBytes(t, rec("k1", StatusSent, "a@example.com"), rec("k2", StatusSent, "a@example.com"))
-	later, _ := journalBytes(t, rec("k3", StatusSent, "a@example.com"))
+	data, _ := journalBytes(t, rec("k1", Sent, "a@example.com"), rec("k2", Sent, "a@example.com"))
+	later, _ := journalBytes(t, rec("k3", Sent, "a@example.com"))
 	torn := append(append(append(bytes.Clone(data), make([]byte, directAlign)...), later...), make([]byte, directAlign)...)
 	path := filepath.Join(t.TempDir(), "j")
 	if err := os.WriteFile(path, torn, 0o600); err != nil {
@@ -112,11 +112,11 @@ func TestJournalDirectRefused(t *testing.T) {
 	j.mu.Lock()
 	a.buf = alignedBuffer(4 * directAlign)[1 : 3*directAlign+1]
 	j.mu.Unlock()
-	appendAll(t, j, rec("k1", StatusSent, "a@example.com"), rec("k2", StatusFailed, "b@example.com"))
+	appendAll(t, j, rec("k1", Sent, "a@example.com"), rec("k2", Failed, "b@example.com"))
 	if a.fallback == nil {
 		t.Fatal("a misaligned O_DIRECT write was taken: the test proves nothing")
 	}
-	appendAll(t, j, rec("k3", StatusSent, "c@example.com"))
+	appendAll(t, j, rec("k3", Sent, "c@example.com"))
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}

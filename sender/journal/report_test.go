@@ -1,4 +1,4 @@
-package sender
+package journal
 
 import (
 	"bytes"
@@ -40,17 +40,17 @@ func twoRuns(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "j")
 	j := openTestJournal(t, path)
 	appendAll(t, j,
-		&Record{Row: 3, Key: "k3", Recipients: []string{"c@example.com"}, Status: StatusIntent, Attempts: 1},
-		&Record{Row: 3, Key: "k3", Recipients: []string{"c@example.com"}, Status: StatusSent, Code: 250, Enhanced: "2.0.0", Reply: "Ok: queued as 1", Attempts: 1},
-		&Record{Row: 2, Key: "k2", Recipients: []string{"a@example.com", "b@example.com", "boss@example.org"}, Status: StatusIntent, Attempts: 1},
-		&Record{Row: 2, Key: "k2", Recipients: []string{"a@example.com"}, Status: StatusSent, Code: 250, Enhanced: "2.0.0", Reply: "Ok", Attempts: 1},
-		&Record{Row: 2, Key: "k2", Recipients: []string{"b@example.com"}, Status: StatusFailed, Code: 550, Enhanced: "5.1.1", Reply: "<b@example.com>: Recipient address rejected: User unknown", Attempts: 1},
-		&Record{Row: 2, Key: "k2", Recipients: []string{"boss@example.org"}, Status: StatusDeferred, Code: 451, Enhanced: "4.3.0", Reply: "try again later", Attempts: 6},
-		&Record{Row: 4, Key: "k4", Recipients: []string{"d@example.com"}, Status: StatusIntent, Attempts: 1},
-		&Record{Row: 5, Key: "k5", Recipients: []string{"e@example.com"}, Status: StatusUnknown, Reply: "connection lost after the final dot", Attempts: 1},
+		&Record{Row: 3, Key: "k3", Recipients: []string{"c@example.com"}, Status: Intent, Attempts: 1},
+		&Record{Row: 3, Key: "k3", Recipients: []string{"c@example.com"}, Status: Sent, Code: 250, Enhanced: "2.0.0", Reply: "Ok: queued as 1", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"a@example.com", "b@example.com", "boss@example.org"}, Status: Intent, Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"a@example.com"}, Status: Sent, Code: 250, Enhanced: "2.0.0", Reply: "Ok", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"b@example.com"}, Status: Failed, Code: 550, Enhanced: "5.1.1", Reply: "<b@example.com>: Recipient address rejected: User unknown", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"boss@example.org"}, Status: Deferred, Code: 451, Enhanced: "4.3.0", Reply: "try again later", Attempts: 6},
+		&Record{Row: 4, Key: "k4", Recipients: []string{"d@example.com"}, Status: Intent, Attempts: 1},
+		&Record{Row: 5, Key: "k5", Recipients: []string{"e@example.com"}, Status: Unknown, Reply: "connection lost after the final dot", Attempts: 1},
 		// Second run: the deferred recipient goes through.
-		&Record{Row: 2, Key: "k2", Recipients: []string{"boss@example.org"}, Status: StatusIntent, Attempts: 1},
-		&Record{Row: 2, Key: "k2", Recipients: []string{"Boss@example.org"}, Status: StatusSent, Code: 250, Reply: "Ok", Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"boss@example.org"}, Status: Intent, Attempts: 1},
+		&Record{Row: 2, Key: "k2", Recipients: []string{"Boss@example.org"}, Status: Sent, Code: 250, Reply: "Ok", Attempts: 1},
 	)
 	return path
 }
@@ -124,7 +124,7 @@ func TestReportMatchesJournal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	path := filepath.Join(t.TempDir(), "j")
 	j := openTestJournal(t, path)
-	statuses := []Status{StatusIntent, StatusSent, StatusFailed, StatusDeferred, StatusUnknown}
+	statuses := []Status{Intent, Sent, Failed, Deferred, Unknown}
 	for range 2000 {
 		key := fmt.Sprintf("k%d", rng.IntN(50))
 		var to []string
@@ -142,9 +142,9 @@ func TestReportMatchesJournal(t *testing.T) {
 			t.Errorf("reopen %d: journal totals %+v, report %+v", reopen, got, rep.Totals)
 		}
 		for _, r := range rep.Recipients {
-			res := j.Pending(&Message{Key: r.Key, To: []string{strings.ToLower(r.To)}}, ResumePolicy{})
+			res := j.Pending(r.Key, []string{strings.ToLower(r.To)}, "", ResumePolicy{})
 			send := len(res.Send) == 1
-			if want := r.Status == StatusDeferred; send != want {
+			if want := r.Status == Deferred; send != want {
 				t.Fatalf("reopen %d: %s %s is %s in the report, Pending says send=%v", reopen, r.Key, r.To, r.Status, send)
 			}
 		}

@@ -1,4 +1,4 @@
-package sender
+package journal
 
 import (
 	"bytes"
@@ -22,9 +22,9 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 	for _, r := range []*Record{
 		{},
 		{Time: time.Date(2025, 1, 2, 3, 4, 5, 600, time.UTC), Row: 12, Key: "a@example.com", Recipients: []string{"a@example.com", "B@example.org"},
-			Status: StatusFailed, Code: 550, Enhanced: "5.1.1", Reply: "<a@example.com>: \"no\" such\tuser\nline 2 \\ \x01 \x7f é \u2028 \xff", Attempts: 3,
+			Status: Failed, Code: 550, Enhanced: "5.1.1", Reply: "<a@example.com>: \"no\" such\tuser\nline 2 \\ \x01 \x7f é \u2028 \xff", Attempts: 3,
 			MessageID: "<1.2@mailshot.test>", Fingerprint: "sha256:00ff"},
-		{Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", -3600)), Recipients: []string{}, Status: StatusIntent},
+		{Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", -3600)), Recipients: []string{}, Status: Intent},
 	} {
 		if got, want := appendRecord(nil, r), encodingJSON(t, r); !bytes.Equal(got, want) {
 			t.Errorf("appendRecord\n%s\nencoding/json\n%s", got, want)

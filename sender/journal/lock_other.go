@@ -1,6 +1,6 @@
 //go:build !unix
 
-package sender
+package journal
 
 import "os"
 
