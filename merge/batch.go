@@ -52,9 +52,11 @@ type Item struct {
 	// (Cc, Bcc) differ is invalid too (Err is set): outcomes are journalled
 	// by Key, so the two could not be told apart.
 	DuplicateOf int
-	// KeyHash is a 64-bit hash of Key, for a later pass's Duplicates.
+	// KeyHash is a 64-bit hash of the row's MessageKey, for a later pass's
+	// Duplicates.
 	KeyHash uint64
-	// Key identifies the row's recipients: see MessageKey.
+	// Key identifies the row's recipients (see MessageKey); for an invalid
+	// row, which may have none, the row itself ("invalid row N of FILE").
 	Key string
 
 	rendered chan struct{} // closed once Message and Err are set; nil if not rendered
@@ -100,6 +102,9 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 		}
 		if item.Message != nil {
 			b.checkDuplicate(item, first)
+		}
+		if item.Err != nil {
+			item.Key = b.invalidKey(item.Row)
 		}
 		return fn(item)
 	}
@@ -218,10 +223,7 @@ func (b *Batch) read(ctx context.Context, data RecordReader, emit func(item *Ite
 func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
 	item.Key = MessageKey(item.Message)
 	item.KeyHash = hash64(item.Key)
-	rowError := func(err error) {
-		item.Err = &RowError{File: b.Data, Row: item.Row, Err: err}
-		item.Message = nil
-	}
+	rowError := func(err error) { b.invalidate(item, err) }
 	conflict := func(of int) {
 		item.DuplicateOf = of
 		rowError(fmt.Errorf("same To as row %d but other Cc or Bcc recipients; mailshot journals outcomes by the To addresses, so the two rows cannot be told apart: merge them or give this one its own To", of))
@@ -248,6 +250,20 @@ func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
 	default:
 		item.DuplicateOf = int(prev >> 32)
 	}
+}
+
+// invalidate marks item invalid with err (a *RowError, or made one).
+func (b *Batch) invalidate(item *Item, err error) {
+	var re *RowError
+	if !errors.As(err, &re) {
+		err = &RowError{File: b.Data, Row: item.Row, Err: err}
+	}
+	item.Err, item.Message, item.Key = err, nil, b.invalidKey(item.Row)
+}
+
+// invalidKey is the Key of an invalid row.
+func (b *Batch) invalidKey(row int) string {
+	return fmt.Sprintf("invalid row %d of %s", row, b.Data)
 }
 
 // hash64 is FNV-1a of s.

@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,25 +13,18 @@ import (
 
 // benchMessages feeds n messages sharing one body of about size octets,
 // each with its own key and recipient, as a merge would.
-func benchMessages(b *testing.B, n, size int) <-chan *Message {
+func benchMessages(b *testing.B, n, size int) iter.Seq2[*Message, error] {
 	tmpl := namedMessages("bench", 1, 1, size)[0]
-	ch := make(chan *Message, 256)
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	go func() {
-		defer close(ch)
+	return func(yield func(*Message, error) bool) {
 		for i := range n {
 			to := fmt.Sprintf("rcpt%d@example.org", i)
 			m := &Message{Key: to, Row: i + 2, MessageID: fmt.Sprintf("<%d@bench.test>", i),
 				From: tmpl.From, To: []string{to}, Body: tmpl.Body, Fingerprint: "fp"}
-			select {
-			case ch <- m:
-			case <-ctx.Done():
+			if !yield(m, nil) {
 				return
 			}
 		}
-	}()
-	return ch
+	}
 }
 
 // benchPool sends b.N messages through a pool and reports messages/s.

@@ -6,18 +6,18 @@
 // mailed twice.
 //
 // The package knows nothing about spreadsheets or templates: it sends the
-// [Message] values it is handed. A typical caller opens the [Journal], asks
-// it which recipients of each message are still [Journal.Pending], and feeds
-// those to [Pool.Run]:
+// [Message] values it is handed. It owns the guarantee that nobody is
+// mailed twice: [Pool.Run] takes the whole batch, as a sequence, and the
+// batch's [journal.File], leaves out every recipient the journal already
+// settles, and records everything it does. A batch run again after a stop
+// or a crash is resumed by running it again:
 //
-//	j, err := sender.OpenJournal("mailing.journal")
+//	j, err := journal.Open("mailing.journal")
 //	...
 //	defer j.Close()
 //	pool, err := sender.NewPool(sender.Config{Endpoint: ep, Journal: j, ...})
 //	...
-//	// in a goroutine: for each message m, if res := j.Pending(m, policy);
-//	// len(res.Send) > 0 { m.To = res.Send; messages <- m }; then close.
-//	summary, err := pool.Run(ctx, messages)
+//	summary, err := pool.Run(ctx, messages) // messages: iter.Seq2[*sender.Message, error]
 //
 // # Connections
 //

@@ -21,13 +21,15 @@ var (
 	ErrJournal = errors.New("sender: journal write failed")
 	// ErrInterrupted: the run's context was cancelled (Ctrl-C, SIGTERM).
 	ErrInterrupted = errors.New("sender: interrupted")
+	// ErrSource: the sequence of messages given to Run yielded an error.
+	ErrSource = errors.New("sender: message source failed")
 )
 
 // StopError is the error [Pool.Run] returns when the run stopped before
 // every message was handled. errors.Is(err, Reason) holds, and errors.As
 // finds the cause in Err (for example the *smtp.Error of a refused AUTH).
 type StopError struct {
-	Reason error // ErrAuthFailed, ErrUnreachable, ErrJournal or ErrInterrupted
+	Reason error // ErrAuthFailed, ErrUnreachable, ErrJournal, ErrSource or ErrInterrupted
 	Err    error // what happened, or nil
 }
 

@@ -23,4 +23,8 @@ type Message struct {
 	// Fingerprint is a hash of what was rendered for this message, so that
 	// a resumed run notices a message that changed after it was sent.
 	Fingerprint string
+	// Invalid, when not nil, says why the message could not be built: Run
+	// sends nothing and records its recipients (To may then name the row
+	// instead) as failed, with this reason.
+	Invalid error
 }

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"iter"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,9 +85,17 @@ type Config struct {
 	// (0: DefaultGrace).
 	Grace time.Duration
 
-	// Journal, if not nil, records an intent before each transaction and
-	// every outcome; see [Journal].
+	// Journal, if not nil, is the batch's journal: Run sends only the
+	// recipients it does not already settle (see Resume), records an intent
+	// before each transaction and every outcome. Without a journal, every
+	// recipient is sent and nothing is recorded.
 	Journal *journal.File
+	// Resume says which recipients the journal settles beyond those sent:
+	// failed ones unless RetryFailed, unknown ones unless ResendUnknown.
+	Resume journal.ResumePolicy
+	// Limit, when above 0, is the number of messages with recipients to
+	// send after which Run takes no more from its sequence.
+	Limit int
 	// Progress, if not nil, is told outcomes and throttling.
 	Progress Progress
 }
@@ -106,7 +114,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Endpoint.Username != "" && cfg.Credentials == nil {
 		return nil, errors.New("sender: endpoint has a user name but no credentials")
 	}
-	if cfg.Connections < 0 || cfg.MaxPerConn < 0 || cfg.Retries < 0 || cfg.Burst < 0 {
+	if cfg.Connections < 0 || cfg.MaxPerConn < 0 || cfg.Retries < 0 || cfg.Burst < 0 || cfg.Limit < 0 {
 		return nil, errors.New("sender: negative count in configuration")
 	}
 	def := func(d *time.Duration, v time.Duration) {
@@ -135,40 +143,66 @@ func NewPool(cfg Config) (*Pool, error) {
 // Summary is what a run did.
 type Summary struct {
 	// Totals counts the recipients that reached each final status in this
-	// run. Recipients of messages still in the channel when a run stops
-	// early are not counted.
+	// run. Recipients of messages not yet taken when a run stops early are
+	// not counted.
 	journal.Totals
-	Messages     int           // messages received from the channel
+	// Skipped counts the recipients left out because the journal already
+	// settles them: sent, and failed or unknown under Config.Resume.
+	Skipped journal.Totals
+	// Changed counts the messages left out, or partly, because some of
+	// their recipients were sent a version with another Fingerprint.
+	Changed int
+	// Invalid counts the messages that could not be built (Message.Invalid),
+	// journalled as failed.
+	Invalid      int
+	Messages     int           // messages taken with recipients to send
+	Recipients   int           // the recipients of those messages to send
 	Transactions int           // transactions started (MAIL FROM sent)
 	Connections  int           // connections established (greeted, secured, authenticated)
 	Elapsed      time.Duration // from the start of Run to its end
 }
 
-// Run sends every message received from messages until the channel is
-// closed, then closes its connections and returns. Messages go out in
-// parallel over the pool's connections, within the rate; a recipient's
-// final outcome is journalled, then told to Progress.
+// Unsettled returns how many recipients taken in the run got no final
+// outcome: none after a run that was not stopped.
+func (s *Summary) Unsettled() int { return s.Recipients - s.All() }
+
+// Run sends the messages of a batch, from the sequence messages, and
+// returns when the sequence has ended and every message taken is settled.
+// Run owns resume: of each message it sends only the recipients the
+// journal does not already settle (see Pending), so a batch run again
+// after a stop or a crash mails nobody twice. Messages go out in parallel
+// over the pool's connections, within the rate; every outcome is
+// journalled, then told to Progress.
 //
-// When ctx is cancelled, Run stops receiving messages, lets transactions
-// in flight finish within Config.Grace, records messages waiting for a
-// retry as deferred, makes the journal durable and returns a *StopError
-// with reason ErrInterrupted. A fatal error (refused credentials, an
-// unreachable server, a journal that cannot be written) stops the run the
-// same way with its own reason. Either way the caller should then stop
-// sending on messages: Run no longer receives. Only an error is a
-// StopError; failed, deferred and unknown recipients are in the Summary.
-func (p *Pool) Run(ctx context.Context, messages <-chan *Message) (*Summary, error) {
-	r := newRun(ctx, &p.cfg, messages)
+// The sequence is pulled from a goroutine of Run's own, one message ahead
+// of the connections. An error from it ends the sequence: the messages
+// taken before are sent, then Run returns a *StopError with reason
+// ErrSource. When ctx
+// is cancelled, Run stops taking messages, lets transactions in flight
+// finish within Config.Grace, records messages waiting for a retry as
+// deferred, makes the journal durable and returns a *StopError with reason
+// ErrInterrupted. A fatal error (refused credentials, an unreachable
+// server, a journal that cannot be written) stops the run the same way with
+// its own reason. Only an error is a StopError; failed, deferred and
+// unknown recipients are in the Summary.
+func (p *Pool) Run(ctx context.Context, messages iter.Seq2[*Message, error]) (*Summary, error) {
+	r := newRun(ctx, &p.cfg)
 	defer r.cancelSend()
 	defer r.stop(nil) // releases stopCtx; the grace timer dies with sendCtx
 
 	var wg sync.WaitGroup
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		r.feed(messages)
+	}()
 	for id := range p.cfg.Connections {
 		w := &worker{r: r, id: id + 1}
 		wg.Go(w.loop)
 	}
 	wg.Wait()
 	r.stopWork()
+	<-fed
 
 	r.deferLeftovers()
 	if j := r.cfg.Journal; j != nil {
@@ -186,14 +220,85 @@ func (p *Pool) Run(ctx context.Context, messages <-chan *Message) (*Summary, err
 		return &sum, r.fatal
 	case !r.finished:
 		return &sum, &StopError{Reason: ErrInterrupted, Err: context.Cause(ctx)}
+	case r.sourceErr != nil:
+		return &sum, &StopError{Reason: ErrSource, Err: r.sourceErr}
 	}
 	return &sum, nil
+}
+
+// feed takes messages from the caller's sequence, leaves out what the
+// journal settles, records invalid ones, and hands the workers those with
+// recipients to send, until the sequence ends, Config.Limit is reached or
+// the run stops. It closes r.input.
+func (r *run) feed(messages iter.Seq2[*Message, error]) {
+	defer close(r.input)
+	plan := &Plan{Journal: r.cfg.Journal, Resume: r.cfg.Resume, Limit: r.cfg.Limit}
+	defer func() {
+		r.mu.Lock()
+		r.summary.Skipped, r.summary.Changed = plan.Skipped, plan.Changed
+		r.mu.Unlock()
+	}()
+	for m, err := range messages {
+		if err != nil {
+			// The messages taken so far are sent; then Run says why it
+			// took no more.
+			r.mu.Lock()
+			r.sourceErr = err
+			r.mu.Unlock()
+			return
+		}
+		if r.stopCtx.Err() != nil {
+			return
+		}
+		if m.Invalid != nil {
+			r.recordInvalid(m)
+			continue
+		}
+		send, changed := plan.Add(m)
+		if changed {
+			r.cfg.Progress.Changed(m)
+		}
+		if len(send) == 0 {
+			continue
+		}
+		if len(send) < len(m.To) {
+			k := *m
+			k.To = send
+			m = &k
+		}
+		select {
+		case r.input <- m:
+		case <-r.stopCtx.Done():
+			return
+		}
+		if plan.Full() {
+			return
+		}
+	}
+}
+
+// recordInvalid journals the recipients of a message that could not be
+// built as failed, with the reason.
+func (r *run) recordInvalid(m *Message) {
+	r.mu.Lock()
+	r.summary.Invalid++
+	r.mu.Unlock()
+	if r.cfg.Journal == nil {
+		return
+	}
+	_, err := r.cfg.Journal.Add(&journal.Record{
+		Row: m.Row, Key: m.Key, Recipients: m.To, Status: journal.Failed,
+		Reply: "invalid: " + m.Invalid.Error(), MessageID: m.MessageID,
+	})
+	if err != nil {
+		r.fail(&StopError{Reason: ErrJournal, Err: err})
+	}
 }
 
 // run is the state of one Run.
 type run struct {
 	cfg      *Config
-	input    <-chan *Message
+	input    chan *Message // from feed to the workers
 	throttle *throttle
 	reporter *reporter
 	start    time.Time
@@ -219,15 +324,16 @@ type run struct {
 	probing   bool // with live == 0, one worker is connecting; the others wait
 	failures  int  // consecutive failures to connect while no connection was up
 	fatal     error
+	sourceErr error // what ended the caller's sequence early
 	summary   Summary
 
 	traceMu sync.Mutex // serialises the connections' transcript lines
 }
 
-func newRun(ctx context.Context, cfg *Config, input <-chan *Message) *run {
+func newRun(ctx context.Context, cfg *Config) *run {
 	r := &run{
 		cfg:      cfg,
-		input:    input,
+		input:    make(chan *Message),
 		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
 		reporter: newReporter(cfg.Progress),
 		start:    time.Now(),
@@ -338,14 +444,14 @@ func (j *job) split(to []string) *job {
 	return &k
 }
 
-// dedupe returns to without repeated addresses, compared without regard to
-// case.
+// dedupe returns to without repeated addresses, compared as the journal
+// tells recipients apart.
 func dedupe(to []string) []string {
 	out := make([]string, 0, len(to))
 	for i, a := range to {
 		dup := false
 		for _, b := range to[:i] {
-			if strings.EqualFold(a, b) {
+			if journal.SameRecipient(a, b) {
 				dup = true
 				break
 			}
@@ -446,6 +552,7 @@ func (r *run) take(wait bool) *job {
 			r.broadcast()
 		case ok:
 			r.summary.Messages++
+			r.summary.Recipients += len(j.to)
 			if len(j.to) > 0 {
 				r.inFlight++
 			} else {

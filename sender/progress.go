@@ -10,7 +10,8 @@ import (
 // Outcome is called from one goroutine of the pool's own, in the order the
 // outcomes were recorded, never from a connection's or the journal's, so a
 // slow display slows nothing but itself; Throttle is called from the
-// connections'. Implementations must be safe for concurrent use.
+// connections', Changed from the goroutine that takes messages.
+// Implementations must be safe for concurrent use.
 type Progress interface {
 	// Outcome reports the final outcome of some recipients of one message
 	// (Status is never journal.Intent). When the pool has a journal, the
@@ -20,6 +21,9 @@ type Progress interface {
 	// the rate the pool now keeps, each time it changes while it recovers,
 	// and finally that the configured rate is back (on is false).
 	Throttle(on bool, limit rate.Limit)
+	// Changed reports a message some of whose recipients were sent a
+	// version with another Fingerprint: they are not sent again.
+	Changed(m *Message)
 }
 
 // NoProgress is a [Progress] that ignores everything.
@@ -30,3 +34,6 @@ func (NoProgress) Outcome(*journal.Record) {}
 
 // Throttle does nothing.
 func (NoProgress) Throttle(bool, rate.Limit) {}
+
+// Changed does nothing.
+func (NoProgress) Changed(*Message) {}

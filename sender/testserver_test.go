@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math/big"
 	"net"
 	"net/mail"
@@ -376,6 +377,12 @@ func (ts *testServer) messages() ([]delivery, []gosmtp.MailOptions) {
 	return append([]delivery(nil), ts.delivered...), append([]gosmtp.MailOptions(nil), ts.mailOpts...)
 }
 
+// accepted returns the messages the server accepted.
+func (ts *testServer) accepted() []delivery {
+	d, _ := ts.messages()
+	return d
+}
+
 func (ts *testServer) connections() []serverConn {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -421,23 +428,15 @@ func namedMessages(name string, n, rcpts, size int) []*Message {
 	return msgs
 }
 
-// feed returns a channel that yields msgs and then closes, or stops when
-// the test ends.
-func feed(t testing.TB, msgs []*Message) <-chan *Message {
-	ch := make(chan *Message)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		defer close(ch)
+// feed returns a sequence of msgs.
+func feed(msgs []*Message) iter.Seq2[*Message, error] {
+	return func(yield func(*Message, error) bool) {
 		for _, m := range msgs {
-			select {
-			case ch <- m:
-			case <-ctx.Done():
+			if !yield(m, nil) {
 				return
 			}
 		}
-	}()
-	return ch
+	}
 }
 
 // testConfig returns a pool configuration for ts with quick retries.

@@ -48,6 +48,7 @@ type progressLog struct {
 	mu       sync.Mutex
 	records  []*journal.Record
 	throttle []throttleEvent
+	changed  []*Message
 }
 
 type throttleEvent struct {
@@ -65,6 +66,12 @@ func (p *progressLog) Throttle(on bool, limit rate.Limit) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.throttle = append(p.throttle, throttleEvent{on, limit})
+}
+
+func (p *progressLog) Changed(m *Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changed = append(p.changed, m)
 }
 
 func (p *progressLog) throttleEvents() []throttleEvent {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/mailshot/mailshot/merge"
 )
 
 // checkFlags are check's flags.
@@ -28,12 +30,15 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	v, err := validate(ctx, b, stdout, true, nil)
+	stats, err := b.Validate(ctx, true, func(it *merge.Item, _ []byte) error {
+		printRow(stdout, b.Data, it)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s\n", v.summary())
-	if v.invalid > 0 {
+	fmt.Fprintf(stdout, "%s\n", summarizeRows(stats))
+	if stats.Invalid > 0 {
 		return statusError{status: exitInvalid, msg: "invalid rows"}
 	}
 	return nil

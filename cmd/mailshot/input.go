@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -104,65 +102,27 @@ func (f *inputFlags) name() string {
 // bulk mail, which Gmail and Yahoo accept only with one-click unsubscribe.
 const bulkThreshold = 100
 
-// validation counts what a pass over the data found.
-type validation struct {
-	rows, invalid, duplicates int
-	noUnsubscribe             int // valid messages without List-Unsubscribe
-}
-
-func (v validation) summary() string {
-	s := fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
-		v.rows, v.rows-v.invalid, v.invalid, v.duplicates)
-	if valid := v.rows - v.invalid; valid > bulkThreshold && v.noUnsubscribe > 0 {
-		s += fmt.Sprintf("\nwarning: %d of %d messages have no List-Unsubscribe header; Gmail and Yahoo require one-click unsubscribe from bulk senders:"+
+// summarizeRows is the line that ends check and preview, and send's
+// preflight: the counts, and a warning when a bulk batch lacks one-click
+// unsubscribe.
+func summarizeRows(s merge.Stats) string {
+	line := fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
+		s.Rows, s.Valid(), s.Invalid, s.Duplicates)
+	if s.Valid() > bulkThreshold && s.NoUnsubscribe > 0 {
+		line += fmt.Sprintf("\nwarning: %d of %d messages have no List-Unsubscribe header; Gmail and Yahoo require one-click unsubscribe from bulk senders:"+
 			"\n  add List-Unsubscribe: {{unsubscribe \"https://example.org/unsubscribe?id=\" .id}} to message.txt (see README)",
-			v.noUnsubscribe, valid)
+			s.NoUnsubscribe, s.Valid())
 	}
-	return s
+	return line
 }
 
-// validate renders every row and, when compose is set, composes it,
-// printing each invalid row and each duplicate as one line to out. It calls
-// each (if not nil) for every row: for a valid one with the composed message
-// (nil without compose), which is only valid during the call; for an
-// invalid one (it.Err set) with nil. Render alone finds every problem the
-// data can cause (it reads the files and encodes the header); Compose only
-// writes what Render checked.
-func validate(ctx context.Context, b *merge.Batch, out io.Writer, compose bool, each func(it *merge.Item, eml []byte) error) (validation, error) {
-	var v validation
-	composer := &merge.Composer{}
-	var buf bytes.Buffer
-	err := b.Each(ctx, func(it *merge.Item) error {
-		v.rows++
-		if it.Err == nil && compose {
-			buf.Reset()
-			if err := composer.Compose(&buf, it.Message); err != nil {
-				it.Err = &merge.RowError{File: b.Data, Row: it.Row, Err: err}
-			}
-		}
-		var eml []byte
-		switch {
-		case it.Err != nil:
-			v.invalid++
-			fmt.Fprintln(out, it.Err)
-		case it.DuplicateOf != 0:
-			v.duplicates++
-			fmt.Fprintf(out, "%s:%d: warning: same recipients as row %d (%s)\n", b.Data, it.Row, it.DuplicateOf, it.Key)
-			fallthrough
-		default:
-			if compose {
-				eml = buf.Bytes()
-			}
-		}
-		if it.Err == nil {
-			if _, ok := it.Message.Header("List-Unsubscribe"); !ok {
-				v.noUnsubscribe++
-			}
-		}
-		if each != nil {
-			return each(it, eml)
-		}
-		return nil
-	})
-	return v, err
+// printRow prints what a person must know of a row: why it is invalid, or
+// that it repeats an earlier row's recipients.
+func printRow(w io.Writer, data string, it *merge.Item) {
+	switch {
+	case it.Err != nil:
+		fmt.Fprintln(w, it.Err)
+	case it.DuplicateOf != 0:
+		fmt.Fprintf(w, "%s:%d: warning: same recipients as row %d (%s)\n", data, it.Row, it.DuplicateOf, it.Key)
+	}
 }

@@ -47,7 +47,8 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	written := 0
-	v, err := validate(ctx, b, stderr, true, func(it *merge.Item, eml []byte) error {
+	stats, err := b.Validate(ctx, true, func(it *merge.Item, eml []byte) error {
+		printRow(stderr, b.Data, it)
 		if it.Err != nil || limit > 0 && written >= limit {
 			return nil // keep validating the rest
 		}
@@ -60,8 +61,8 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s\nwrote %d messages; open %s\n", v.summary(), written, filepath.Join(out, "index.html"))
-	if v.invalid > 0 {
+	fmt.Fprintf(stdout, "%s\nwrote %d messages; open %s\n", summarizeRows(stats), written, filepath.Join(out, "index.html"))
+	if stats.Invalid > 0 {
 		return statusError{status: exitInvalid, msg: "invalid rows"}
 	}
 	return nil

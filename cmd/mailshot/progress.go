@@ -23,20 +23,21 @@ const logEvery = 5 * time.Second
 // sender.Progress.
 type progressView struct {
 	out   io.Writer
+	data  string // the data file, to say where a changed row is
 	total int
 	start time.Time
 	bar   *progressbar.ProgressBar // nil when out is not a terminal
 	stop  chan struct{}
 	done  sync.WaitGroup
 
-	mu                              sync.Mutex
-	sent, failed, deferred, unknown int
-	throttled                       bool
-	limit                           rate.Limit
+	mu        sync.Mutex
+	totals    journal.Totals
+	throttled bool
+	limit     rate.Limit
 }
 
-func newProgressView(out io.Writer, total int) *progressView {
-	v := &progressView{out: out, total: total, start: time.Now(), stop: make(chan struct{})}
+func newProgressView(out io.Writer, total int, data string) *progressView {
+	v := &progressView{out: out, data: data, total: total, start: time.Now(), stop: make(chan struct{})}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(out),
@@ -59,16 +60,7 @@ func newProgressView(out io.Writer, total int) *progressView {
 func (v *progressView) Outcome(r *journal.Record) {
 	n := len(r.Recipients)
 	v.mu.Lock()
-	switch r.Status {
-	case journal.Sent:
-		v.sent += n
-	case journal.Failed:
-		v.failed += n
-	case journal.Deferred:
-		v.deferred += n
-	case journal.Unknown:
-		v.unknown += n
-	}
+	v.totals.Add(r.Status, n)
 	desc := v.describe()
 	v.mu.Unlock()
 	if v.bar != nil {
@@ -93,10 +85,18 @@ func (v *progressView) Throttle(on bool, limit rate.Limit) {
 	}
 }
 
+// Changed says that a row was sent before in another version, and is not
+// sent again.
+func (v *progressView) Changed(m *sender.Message) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.out, "%s:%d: %s was already sent; the row or template changed since, and it is not sent again\n", v.data, m.Row, m.Key)
+}
+
 // describe is the bar's label; v.mu is held.
 func (v *progressView) describe() string {
 	s := "sending"
-	if n := v.failed + v.deferred + v.unknown; n > 0 {
+	if n := v.totals.NotSent(); n > 0 {
 		s = fmt.Sprintf("sending (%d not sent)", n)
 	}
 	if v.throttled {
@@ -115,10 +115,10 @@ func (v *progressView) logLoop() {
 			return
 		case <-t.C:
 			v.mu.Lock()
-			done := v.sent + v.failed + v.deferred + v.unknown
+			t := v.totals
 			el := time.Since(v.start)
 			fmt.Fprintf(v.out, "progress: %d/%d recipients, sent %d, failed %d, deferred %d, unknown %d, %.1f/s\n",
-				done, v.total, v.sent, v.failed, v.deferred, v.unknown, float64(done)/el.Seconds())
+				t.All(), v.total, t.Sent, t.Failed, t.Deferred, t.Unknown, float64(t.All())/el.Seconds())
 			v.mu.Unlock()
 		}
 	}

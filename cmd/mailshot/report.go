@@ -87,15 +87,11 @@ func writeFailedCSV(ctx context.Context, in *inputFlags, journalPath string, r *
 		if it.Record == nil {
 			return nil
 		}
-		key := it.Key
-		if it.Err != nil {
-			key = invalidRowKey(it.Row, b.Data)
-		}
-		list := notSent[key]
+		list := notSent[it.Key]
 		if len(list) == 0 {
 			return nil
 		}
-		delete(notSent, key) // one row per message, even if the data repeats it
+		delete(notSent, it.Key) // one row per message, even if the data repeats it
 		if w == nil {
 			var err error
 			if w, err = merge.NewRecordWriter(out, it.Record.Columns.Names(), extra); err != nil {

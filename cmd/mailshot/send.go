@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"net/mail"
 	"os"
 	"runtime/debug"
@@ -86,18 +87,21 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if trace, ok := cfg.Client.Trace.(io.Closer); ok {
 		defer trace.Close()
 	}
-	if done, err := r.preflight(ctx); done || err != nil {
+	checked, err := r.preflight(ctx, cfg)
+	if checked == nil || err != nil {
 		return err
 	}
 	r.setMemoryLimit()
-	view := newProgressView(stderr, r.plan.recipients)
+	view := newProgressView(stderr, r.plan.Recipients, r.batch.Data)
 	cfg.Progress = view
 	pool, err := sender.NewPool(cfg)
 	if err != nil {
 		view.finish()
 		return err
 	}
-	return r.send(ctx, pool, view)
+	sum, err := pool.Run(ctx, r.messages(ctx, checked))
+	view.finish()
+	return r.finish(sum, err, checked)
 }
 
 // sendRun is one mailshot send: its flags, what it opened and what the
@@ -110,15 +114,11 @@ type sendRun struct {
 	batch   *merge.Batch
 	journal *journal.File // nil for a test send: nothing is journalled
 	testTo  *mail.Address // --test-to, or nil
-	policy  journal.ResumePolicy
 
 	// What the preflight found.
-	valid      validation
-	plan       sendPlan
-	duplicates map[int]merge.Duplicate // rows the send pass skips, without remembering every key
-	invalid    map[int]bool            // rows the preflight found invalid (kept with --skip-invalid)
-	dataState  fileState               // the data file the preflight read
-	maxSize    int                     // an estimate of the largest message, in octets
+	stats   merge.Stats
+	plan    sender.Plan
+	maxSize int // an estimate of the largest message, in octets
 }
 
 // setUp checks the flags, loads the template, reads the credentials and
@@ -170,7 +170,6 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 		}
 		fmt.Fprintf(r.stderr, "journal: %s\n", f.journal)
 	}
-	r.policy = journal.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown}
 	cfg = sender.Config{
 		Endpoint:    ep,
 		Credentials: creds,
@@ -180,6 +179,8 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 		Burst:       f.burst,
 		Retries:     f.retries,
 		Journal:     r.journal,
+		Resume:      journal.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown},
+		Limit:       f.limit,
 	}
 	cfg.Client.TLSConfig = tlsConfig
 	cfg.Client.LocalName = f.helo
@@ -194,179 +195,128 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 }
 
 // preflight validates and renders every row before the first message
-// leaves, and counts what the journal says is left to send. It reports done
-// when there is nothing to send.
-func (r *sendRun) preflight(ctx context.Context) (done bool, err error) {
-	r.duplicates = make(map[int]merge.Duplicate)
-	r.invalid = make(map[int]bool)
-	if r.dataState, err = statFile(r.batch.Data); err != nil {
-		return true, err
-	}
-	r.valid, err = validate(ctx, r.batch, r.stderr, false, func(it *merge.Item, _ []byte) error {
-		if it.DuplicateOf != 0 {
-			r.duplicates[it.Row] = merge.Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
-		}
-		if it.Err != nil {
-			r.invalid[it.Row] = true
-		}
+// leaves, and counts what the journal says is left to send. It returns the
+// checked batch, or nil when there is nothing to send.
+func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Checked, error) {
+	r.plan = sender.Plan{Journal: cfg.Journal, Resume: cfg.Resume, Limit: cfg.Limit}
+	checked, stats, err := r.batch.Preflight(ctx, func(it *merge.Item) error {
+		printRow(r.stderr, r.batch.Data, it)
 		if it.Err != nil || it.DuplicateOf != 0 {
 			return nil
 		}
 		r.maxSize = max(r.maxSize, it.Message.SizeEstimate())
-		// Only counts here: no fingerprint, so no change is noticed yet.
-		p := r.pending(&sender.Message{Key: it.Key, To: it.Message.Recipients()})
+		m := &sender.Message{Key: it.Key, To: it.Message.Recipients()}
 		if r.testTo != nil {
-			p.Send = []string{r.testTo.Address}
+			m.Key, m.To = "test "+it.Key, []string{r.testTo.Address}
 		}
-		r.plan.count(p, r.f.limit)
+		r.plan.Add(m) // no fingerprint yet: a changed row is noticed while sending
 		return nil
 	})
-	v := r.valid
+	r.stats = stats
 	switch {
 	case ctx.Err() != nil:
 		fmt.Fprintln(r.stderr, "mailshot: interrupted while checking the data; nothing was sent")
-		return true, statusError{status: exitStopped, msg: "interrupted"}
+		return nil, statusError{status: exitStopped, msg: "interrupted"}
+	case errors.Is(err, merge.ErrDataChanged):
+		return nil, withHint(fmt.Errorf("%s changed while it was being checked; nothing was sent", r.batch.Data),
+			"save the file, then run the same command again")
 	case err != nil:
-		return true, err
-	case v.invalid > 0 && !r.f.skipInvalid:
-		return true, withHint(fmt.Errorf("%d of %d rows are invalid; nothing was sent", v.invalid, v.rows),
+		return nil, err
+	case stats.Invalid > 0 && !r.f.skipInvalid:
+		return nil, withHint(fmt.Errorf("%d of %d rows are invalid; nothing was sent", stats.Invalid, stats.Rows),
 			"fix the rows listed above (mailshot check lists them), or pass --skip-invalid to record them as failed and send the rest")
 	}
-	r.plan.report(r.stderr, v)
-	if r.plan.recipients == 0 && (!r.f.skipInvalid || v.invalid == 0) {
+	r.reportPlan()
+	if r.plan.Recipients == 0 && (!r.f.skipInvalid || stats.Invalid == 0) {
 		fmt.Fprintln(r.stdout, "nothing to send")
-		return true, r.plan.status()
+		if r.plan.Skipped.NotSent() > 0 {
+			return nil, statusError{status: exitIncomplete, msg: "incomplete"}
+		}
+		return nil, nil
 	}
-	// The send pass reads the data again: it must be what was checked.
-	if now, err := statFile(r.batch.Data); err != nil || !now.same(r.dataState) {
-		return true, withHint(fmt.Errorf("%s changed while it was being checked; nothing was sent", r.batch.Data),
-			"save the file, then run the same command again")
-	}
-	return false, nil
+	return checked, nil
 }
 
-// send runs the pool while a second pass over the data renders the messages
-// again and hands it those still to send, then reports the outcome.
-func (r *sendRun) send(ctx context.Context, pool *sender.Pool, view *progressView) error {
-	messages := make(chan *sender.Message, 2*r.f.connections)
-	var (
-		sum     *sender.Summary
-		poolErr error
-	)
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		sum, poolErr = pool.Run(ctx, messages)
-	}()
-	queuedRcpts, produceErr := r.produce(ctx, messages, stopped)
-	<-stopped
-	view.finish()
-	if r.journal != nil {
-		if err := r.journal.Sync(context.WithoutCancel(ctx)); err != nil && poolErr == nil {
-			poolErr = err
+// reportPlan prints what the preflight found and what is left to send.
+func (r *sendRun) reportPlan() {
+	w, p := r.stderr, &r.plan
+	fmt.Fprintf(w, "%s\n", summarizeRows(r.stats))
+	if p.Skipped.All() > 0 {
+		fmt.Fprintf(w, "resuming: %d recipients already sent; %d failed and %d unknown left alone (--retry-failed, --resend-unknown)\n",
+			p.Skipped.Sent, p.Skipped.Failed, p.Skipped.Unknown)
+	}
+	fmt.Fprintf(w, "to send: %d messages to %d recipients\n", p.Messages, p.Recipients)
+}
+
+// messages is the sequence the pool sends: the checked batch's second
+// pass, each row rendered and composed again just before it is queued.
+func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq2[*sender.Message, error] {
+	return func(yield func(*sender.Message, error) bool) {
+		errStop := errors.New("stop")
+		err := checked.Each(ctx, func(it *merge.Item, eml []byte) error {
+			var m *sender.Message
+			switch {
+			case it.Err != nil: // invalid in the preflight too: --skip-invalid
+				if r.testTo != nil {
+					return nil
+				}
+				m = &sender.Message{Key: it.Key, Row: it.Row, To: []string{fmt.Sprintf("(row %d)", it.Row)}, Invalid: it.Err}
+			case it.DuplicateOf != 0:
+				return nil
+			case r.testTo != nil:
+				var err error
+				if m, err = testMessage(it, r.testTo); err != nil {
+					return err
+				}
+			default:
+				m = &sender.Message{
+					Key:         it.Key,
+					Row:         it.Row,
+					MessageID:   it.Message.MessageID,
+					From:        it.Message.From.Address,
+					To:          it.Message.Recipients(),
+					Body:        bytes.Clone(eml),
+					Fingerprint: it.Message.Fingerprint(),
+				}
+			}
+			if !yield(m, nil) {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) && ctx.Err() == nil {
+			yield(nil, err)
 		}
 	}
+}
+
+// finish prints the run's summary and returns its exit status.
+func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked) error {
 	if sum != nil {
 		printSummary(r.stdout, sum)
 	}
-	if poolErr == nil {
-		poolErr = produceErr
-	}
-	if now, err := statFile(r.batch.Data); poolErr == nil && (err != nil || !now.same(r.dataState)) {
-		poolErr = fmt.Errorf("%s changed while it was being sent; the rows read after the change may not match what was checked", r.batch.Data)
+	if err == nil {
+		if cerr := checked.Unchanged(); cerr != nil {
+			err = fmt.Errorf("%s changed while it was being sent; the rows read after the change may not match what was checked", r.batch.Data)
+		}
 	}
 	switch {
-	case poolErr != nil && r.testTo != nil:
-		fmt.Fprintf(r.stderr, "mailshot: test send stopped: %v\n", poolErr)
+	case err != nil && r.testTo != nil:
+		fmt.Fprintf(r.stderr, "mailshot: test send stopped: %v\n", err)
 		return statusError{status: exitStopped, msg: "stopped"}
-	case poolErr != nil:
-		return stoppedError(poolErr, r.args, r.f.journal, r.stderr)
-	}
-	if settled := sum.Sent + sum.Failed + sum.Deferred + sum.Unknown; settled < queuedRcpts {
+	case err != nil:
+		return stoppedError(err, r.args, r.f.journal, r.stderr)
+	case sum.Unsettled() > 0:
 		// Never claim success for recipients without an outcome.
-		fmt.Fprintf(r.stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n", queuedRcpts-settled)
+		fmt.Fprintf(r.stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n", sum.Unsettled())
 		return statusError{status: exitIncomplete, msg: "incomplete"}
-	}
-	if sum.Failed+sum.Deferred+sum.Unknown > 0 || r.plan.failedBefore+r.plan.unknownBefore > 0 || r.valid.invalid > 0 {
+	case sum.NotSent()+r.plan.Skipped.Failed+r.plan.Skipped.Unknown > 0 || r.stats.Invalid > 0:
 		if r.journal != nil {
 			fmt.Fprintf(r.stderr, "not every recipient was sent: mailshot report --journal %s\n", shellQuote(r.f.journal))
 		}
 		return statusError{status: exitIncomplete, msg: "incomplete"}
 	}
 	return nil
-}
-
-// produce renders the rows again, nothing held from the preflight but the
-// duplicate rows so that memory stays flat, and queues each message that
-// still has recipients to send, until the data ends, --limit is reached or
-// the pool stops. It closes messages and returns how many recipients it
-// queued and the error that stopped it early, if any.
-func (r *sendRun) produce(ctx context.Context, messages chan<- *sender.Message, stopped <-chan struct{}) (queuedRcpts int, err error) {
-	defer close(messages)
-	b, f := r.batch, &r.f
-	b.Duplicates = r.duplicates
-	// Each row just before it is queued: what is sent is what its files
-	// hold now (the preflight rendered ahead on every CPU).
-	b.Renderers = 1
-	queued := 0
-	queue := func(m *sender.Message, err error) error {
-		if err != nil {
-			return err
-		}
-		select {
-		case messages <- m:
-			queued++
-			queuedRcpts += len(m.To)
-			return nil
-		case <-stopped:
-			return errPoolStopped
-		}
-	}
-	_, err = validate(ctx, b, io.Discard, r.testTo == nil, func(it *merge.Item, eml []byte) error {
-		switch {
-		case it.Err != nil && !r.invalid[it.Row]:
-			// Valid in the preflight, invalid now: a file changed
-			// under us. Stop rather than lose the row.
-			return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
-		case it.Err != nil: // invalid in the preflight too: --skip-invalid
-			return recordInvalid(ctx, r.journal, b.Data, it)
-		case it.DuplicateOf != 0:
-			return nil
-		case f.limit > 0 && queued >= f.limit:
-			return errLimitReached
-		case r.testTo != nil:
-			return queue(testMessage(it, r.testTo))
-		}
-		m := senderMessage(it)
-		pending := r.pending(m)
-		if pending.Changed {
-			fmt.Fprintf(r.stderr, "%s:%d: %s was already sent; the row or template changed since, and it is not sent again\n", b.Data, it.Row, it.Key)
-		}
-		if len(pending.Send) == 0 {
-			return nil
-		}
-		m.To = pending.Send
-		m.Body = bytes.Clone(eml)
-		return queue(m, nil)
-	})
-	if errors.Is(err, errLimitReached) || errors.Is(err, errPoolStopped) || errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return queuedRcpts, err
-}
-
-var (
-	errLimitReached = errors.New("--limit reached")
-	errPoolStopped  = errors.New("pool stopped")
-)
-
-// pending returns the recipients of m still to send: all of them for a
-// test send, which has no journal.
-func (r *sendRun) pending(m *sender.Message) journal.Resume {
-	if r.journal == nil {
-		return journal.Resume{Send: m.To}
-	}
-	return r.journal.Pending(m.Key, m.To, m.Fingerprint, r.policy)
 }
 
 // testMessage renders the test copy of a row for --test-to.
@@ -384,78 +334,6 @@ func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
 		To:        []string{to.Address},
 		Body:      body.Bytes(),
 	}, nil
-}
-
-// senderMessage turns a rendered row into what the pool sends, without its
-// body.
-func senderMessage(it *merge.Item) *sender.Message {
-	return &sender.Message{
-		Key:         it.Key,
-		Row:         it.Row,
-		MessageID:   it.Message.MessageID,
-		From:        it.Message.From.Address,
-		To:          it.Message.Recipients(),
-		Fingerprint: it.Message.Fingerprint(),
-	}
-}
-
-// recordInvalid journals an invalid row as failed, as --skip-invalid asks,
-// so the report lists it. A test send (no journal) records nothing.
-func recordInvalid(ctx context.Context, j *journal.File, data string, it *merge.Item) error {
-	if j == nil {
-		return nil
-	}
-	c, err := j.Add(&journal.Record{
-		Time:       time.Now(),
-		Row:        it.Row,
-		Key:        invalidRowKey(it.Row, data),
-		Recipients: []string{fmt.Sprintf("(row %d)", it.Row)},
-		Status:     journal.Failed,
-		Reply:      "invalid row: " + it.Err.Error(),
-	})
-	if err != nil {
-		return err
-	}
-	return c.Wait(ctx)
-}
-
-// invalidRowKey is the journal key of an invalid row recorded by
-// --skip-invalid: it has no recipients that parse to key it by.
-func invalidRowKey(row int, data string) string {
-	return fmt.Sprintf("invalid row %d of %s", row, data)
-}
-
-// sendPlan counts, before sending, what the journal says of the batch.
-type sendPlan struct {
-	messages, recipients                    int
-	sentBefore, failedBefore, unknownBefore int
-}
-
-func (p *sendPlan) count(r journal.Resume, limit int) {
-	p.sentBefore += r.Sent
-	p.failedBefore += r.Failed
-	p.unknownBefore += r.Unknown
-	if len(r.Send) > 0 && (limit == 0 || p.messages < limit) {
-		p.messages++
-		p.recipients += len(r.Send)
-	}
-}
-
-func (p *sendPlan) report(w io.Writer, v validation) {
-	fmt.Fprintf(w, "%s\n", v.summary())
-	if p.sentBefore+p.failedBefore+p.unknownBefore > 0 {
-		fmt.Fprintf(w, "resuming: %d recipients already sent; %d failed and %d unknown left alone (--retry-failed, --resend-unknown)\n",
-			p.sentBefore, p.failedBefore, p.unknownBefore)
-	}
-	fmt.Fprintf(w, "to send: %d messages to %d recipients\n", p.messages, p.recipients)
-}
-
-// status is the exit status of a run that had nothing left to send.
-func (p *sendPlan) status() error {
-	if p.failedBefore+p.unknownBefore > 0 {
-		return statusError{status: exitIncomplete, msg: "incomplete"}
-	}
-	return nil
 }
 
 func printSummary(w io.Writer, s *sender.Summary) {
@@ -501,21 +379,6 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// fileState identifies a version of a file.
-type fileState struct{ fi os.FileInfo }
-
-func statFile(path string) (fileState, error) {
-	fi, err := os.Stat(path)
-	return fileState{fi}, err
-}
-
-// same reports whether s and t are the same file, unchanged: the same inode
-// (an editor that saves by renaming makes a new one), size and time.
-func (s fileState) same(t fileState) bool {
-	return s.fi != nil && t.fi != nil && os.SameFile(s.fi, t.fi) &&
-		s.fi.Size() == t.fi.Size() && s.fi.ModTime().Equal(t.fi.ModTime())
 }
 
 // setMemoryLimit sets the soft memory limit (see memoryLimit in main.go)

@@ -1,0 +1,144 @@
+package merge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Stats counts what a pass over a batch found.
+type Stats struct {
+	Rows       int // rows selected
+	Invalid    int // rows that cannot be sent (Item.Err)
+	Duplicates int // valid rows whose recipients repeat an earlier row's
+	// NoUnsubscribe counts the valid messages without a List-Unsubscribe
+	// header, which Gmail and Yahoo require of bulk senders (RFC 8058).
+	NoUnsubscribe int
+}
+
+// Valid is the number of rows that can be sent.
+func (s Stats) Valid() int { return s.Rows - s.Invalid }
+
+// Validate renders every row and, when compose is set, composes it, and
+// counts what it found. It calls fn (if not nil) for every row, valid or
+// not: a valid one with its composed message (nil without compose), which
+// is only valid during the call; an invalid one (Item.Err set) with nil.
+// Render alone finds every problem the data can cause (it reads the files
+// and encodes the header); Compose only writes what Render checked. It
+// stops at the first error fn returns.
+func (b *Batch) Validate(ctx context.Context, compose bool, fn func(it *Item, eml []byte) error) (Stats, error) {
+	var s Stats
+	composer := &Composer{}
+	var buf bytes.Buffer
+	err := b.Each(ctx, func(it *Item) error {
+		s.Rows++
+		var eml []byte
+		if it.Err == nil && compose {
+			buf.Reset()
+			if err := composer.Compose(&buf, it.Message); err != nil {
+				b.invalidate(it, err)
+			} else {
+				eml = buf.Bytes()
+			}
+		}
+		switch {
+		case it.Err != nil:
+			s.Invalid++
+		case it.DuplicateOf != 0:
+			s.Duplicates++
+		}
+		if it.Err == nil {
+			if _, ok := it.Message.Header("List-Unsubscribe"); !ok {
+				s.NoUnsubscribe++
+			}
+		}
+		if fn != nil {
+			return fn(it, eml)
+		}
+		return nil
+	})
+	return s, err
+}
+
+// ErrDataChanged is the cause of the error Checked returns when the data
+// file is no longer the one the preflight read: saved, replaced or edited
+// since.
+var ErrDataChanged = errors.New("changed since it was checked")
+
+// Checked is a batch that passed its preflight: what a send's second pass
+// needs to send exactly what was checked, row by row, without holding
+// every row in memory.
+type Checked struct {
+	batch      Batch
+	duplicates map[int]Duplicate // rows that repeat an earlier row
+	invalid    map[int]bool      // rows the preflight found invalid
+	data       os.FileInfo       // the data file as the preflight found it
+}
+
+// Preflight is the first of a send's two passes: it validates and renders
+// every row (ahead, on every CPU; see Renderers) without composing, calls
+// fn (if not nil) with each as Validate does, and returns what the second
+// pass needs, with the counts. It fails with ErrDataChanged when the data
+// file changed while it was read.
+func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checked, Stats, error) {
+	data, err := os.Stat(b.Data)
+	if err != nil {
+		return nil, Stats{}, fmt.Errorf("merge: %w", err)
+	}
+	c := &Checked{batch: *b, duplicates: make(map[int]Duplicate), invalid: make(map[int]bool), data: data}
+	s, err := b.Validate(ctx, false, func(it *Item, _ []byte) error {
+		if it.DuplicateOf != 0 {
+			c.duplicates[it.Row] = Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
+		}
+		if it.Err != nil {
+			c.invalid[it.Row] = true
+		}
+		if fn != nil {
+			return fn(it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s, err
+	}
+	if err := c.Unchanged(); err != nil {
+		return nil, s, err
+	}
+	// The second pass renders each row just before it is sent, so that
+	// what is sent is what its files hold then, and trusts the duplicates
+	// found here instead of remembering every key.
+	c.batch.Renderers = 1
+	c.batch.Duplicates = c.duplicates
+	return c, s, nil
+}
+
+// Each is a send's second pass: it renders and composes every row again,
+// in order, and calls fn with each, as Validate does; rows found invalid
+// by the preflight come with Item.Err set again. A row that was valid in
+// the preflight and is invalid now stops the pass with its error: a file
+// changed under the run, and the row would otherwise be lost.
+func (c *Checked) Each(ctx context.Context, fn func(it *Item, eml []byte) error) error {
+	_, err := c.batch.Validate(ctx, true, func(it *Item, eml []byte) error {
+		if it.Err != nil && !c.invalid[it.Row] {
+			return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
+		}
+		return fn(it, eml)
+	})
+	return err
+}
+
+// Unchanged returns an error wrapping ErrDataChanged unless the data file
+// is the one the preflight read, unchanged: the same inode (an editor that
+// saves by renaming makes a new one), size and modification time.
+func (c *Checked) Unchanged() error {
+	now, err := os.Stat(c.batch.Data)
+	if err != nil {
+		return fmt.Errorf("merge: %s: %w: %w", c.batch.Data, ErrDataChanged, err)
+	}
+	if !os.SameFile(now, c.data) || now.Size() != c.data.Size() || !now.ModTime().Equal(c.data.ModTime()) {
+		return fmt.Errorf("merge: %s: %w", c.batch.Data, ErrDataChanged)
+	}
+	return nil
+}

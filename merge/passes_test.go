@@ -1,0 +1,123 @@
+package merge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// passesBatch writes a template that attaches a file named by each row,
+// and a data file: rows 2 and 4 valid, row 3 without an address, row 5 a
+// duplicate of row 2.
+func passesBatch(t *testing.T) (b *Batch, files string) {
+	t.Helper()
+	files = t.TempDir()
+	tpl := writeTemplate(t, map[string]string{
+		"message.txt": "From: x@example.org\nTo: {{.email}}\nSubject: s\n\nHi {{.email}}{{attach .file}}\n",
+	})
+	tmpl, err := LoadTemplate(tpl, TemplateOptions{AttachmentsDir: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a.txt", "b.txt"} {
+		if err := os.WriteFile(filepath.Join(files, f), []byte(f+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(t.TempDir(), "d.csv")
+	csv := "email,file\na@example.org,a.txt\n,a.txt\nb@example.org,b.txt\nA@example.org,a.txt\n"
+	if err := os.WriteFile(data, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &Batch{Template: tmpl, Data: data}, files
+}
+
+func TestValidateCountsAndComposes(t *testing.T) {
+	b, _ := passesBatch(t)
+	var rows []string
+	stats, err := b.Validate(context.Background(), true, func(it *Item, eml []byte) error {
+		switch {
+		case it.Err != nil:
+			rows = append(rows, fmt.Sprintf("%d invalid %q", it.Row, it.Key))
+			if eml != nil {
+				t.Errorf("row %d: invalid with a message", it.Row)
+			}
+		default:
+			m, err := mail.ReadMessage(strings.NewReader(string(eml)))
+			if err != nil {
+				t.Fatalf("row %d: composed message does not parse: %v", it.Row, err)
+			}
+			rows = append(rows, fmt.Sprintf("%d to %s dup %d", it.Row, m.Header.Get("To"), it.DuplicateOf))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"2 to <a@example.org> dup 0",
+		fmt.Sprintf("3 invalid %q", "invalid row 3 of "+b.Data),
+		"4 to <b@example.org> dup 0",
+		"5 to <A@example.org> dup 2",
+	}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	if stats != (Stats{Rows: 4, Invalid: 1, Duplicates: 1, NoUnsubscribe: 3}) || stats.Valid() != 3 {
+		t.Errorf("stats %+v", stats)
+	}
+}
+
+// TestPreflightThenEach runs both passes of a send: the second sees what
+// the first checked, rows invalid in the first come again invalid, a row
+// that turns invalid in between stops it, and a data file changed since
+// the preflight is noticed.
+func TestPreflightThenEach(t *testing.T) {
+	b, files := passesBatch(t)
+	ctx := context.Background()
+	seen := 0
+	checked, stats, err := b.Preflight(ctx, func(*Item) error { seen++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 4 || stats.Invalid != 1 {
+		t.Fatalf("preflight saw %d rows, stats %+v", seen, stats)
+	}
+	var rows []string
+	err = checked.Each(ctx, func(it *Item, eml []byte) error {
+		rows = append(rows, fmt.Sprintf("%d:%v:%d:%d", it.Row, it.Err != nil, it.DuplicateOf, len(eml)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 || !strings.HasPrefix(rows[1], "3:true:0:0") || !strings.HasPrefix(rows[3], "5:false:2:") {
+		t.Errorf("second pass: %v", rows)
+	}
+	if err := checked.Unchanged(); err != nil {
+		t.Errorf("Unchanged on an untouched file: %v", err)
+	}
+
+	// A file a valid row attaches disappears between the passes.
+	os.Remove(filepath.Join(files, "b.txt"))
+	err = checked.Each(ctx, func(*Item, []byte) error { return nil })
+	var re *RowError
+	if !errors.As(err, &re) || re.Row != 4 || !strings.Contains(err.Error(), "valid when checked") {
+		t.Errorf("second pass with a row turned invalid: %v", err)
+	}
+
+	// The data file is saved again (same bytes, a new time).
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(b.Data, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := checked.Unchanged(); !errors.Is(err, ErrDataChanged) {
+		t.Errorf("Unchanged after the file was touched: %v", err)
+	}
+}
