@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -75,12 +76,16 @@ func ParseCondition(s string) (Condition, error) {
 	return Condition{}, fmt.Errorf("merge: where %q: write column=value or column!=value", s)
 }
 
+// ErrNoSuchColumn is the cause of the *RowError for a Condition on a
+// column the data's header does not have.
+var ErrNoSuchColumn = errors.New("a condition names a column the data lacks")
+
 // check reports a condition on a column the data lacks.
 func (s *Selection) check(file string, cols *Columns) error {
 	for _, c := range s.Where {
 		if cols.Index(c.Column) < 0 {
 			return &RowError{File: file, Row: 1, Column: c.Column,
-				Err: fmt.Errorf("--where names a column the data lacks; the columns are %s", quoteList(cols.Names()))}
+				Err: fmt.Errorf("%w; the columns are %s", ErrNoSuchColumn, quoteList(cols.Names()))}
 		}
 	}
 	return nil

@@ -34,6 +34,22 @@ const (
 	DefaultSubmissionsPort = "465"
 )
 
+// URLError is the error ParseURL returns for a URL it refuses. It never
+// quotes the URL, which could hold a password.
+type URLError struct {
+	Err error // what is wrong: ErrPasswordInURL, or a description
+}
+
+// Error says what is wrong with the URL.
+func (e *URLError) Error() string { return "smtp URL: " + e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *URLError) Unwrap() error { return e.Err }
+
+// ErrPasswordInURL is the cause of a URLError for a URL with a password:
+// command lines are visible to other users of the machine.
+var ErrPasswordInURL = errors.New("must not contain a password")
+
 // ParseURL parses an SMTP server URL:
 //
 //	smtp://[user@]host[:port]    STARTTLS when offered; port 587 by default
@@ -49,17 +65,16 @@ func ParseURL(s string) (*Endpoint, error) {
 		// url's errors quote the whole input, or a part of it, which could
 		// be a password.
 		if strings.Contains(s, "@") {
-			return nil, errors.New("sender: smtp URL: malformed\nhint: write smtp://user@host:587 or smtps://user@host:465")
+			return nil, &URLError{Err: errors.New("malformed")}
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("sender: smtp URL: %w", err)
+		return nil, &URLError{Err: err}
 	}
 	if _, has := u.User.Password(); has {
-		return nil, errors.New("sender: smtp URL: must not contain a password\n" +
-			"hint: give the password in MAILSHOT_SMTP_PASSWORD or --password-file, and only user@ in the URL")
+		return nil, &URLError{Err: ErrPasswordInURL}
 	}
 	e := &Endpoint{}
 	switch strings.ToLower(u.Scheme) {
@@ -69,35 +84,35 @@ func ParseURL(s string) (*Endpoint, error) {
 		e.ImplicitTLS = true
 		e.Port = DefaultSubmissionsPort
 	case "":
-		return nil, errors.New("sender: smtp URL: missing scheme\nhint: write smtp://user@host:587 or smtps://user@host:465")
+		return nil, &URLError{Err: errors.New("missing scheme")}
 	default:
-		return nil, fmt.Errorf("sender: smtp URL: scheme %q is not smtp or smtps", u.Scheme)
+		return nil, &URLError{Err: fmt.Errorf("scheme %q is not smtp or smtps", u.Scheme)}
 	}
 	if u.Opaque != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("sender: smtp URL: only scheme://[user@]host[:port] is allowed")
+		return nil, &URLError{Err: errors.New("only scheme://[user@]host[:port] is allowed")}
 	}
 	e.Host = u.Hostname()
 	if e.Host == "" {
-		return nil, errors.New("sender: smtp URL: missing host")
+		return nil, &URLError{Err: errors.New("missing host")}
 	}
 	if !validHost(e.Host) {
-		return nil, fmt.Errorf("sender: smtp URL: invalid host %q", e.Host)
+		return nil, &URLError{Err: fmt.Errorf("invalid host %q", e.Host)}
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("sender: smtp URL: invalid port %q", p)
+			return nil, &URLError{Err: fmt.Errorf("invalid port %q", p)}
 		}
 		e.Port = p
 	} else if strings.HasSuffix(u.Host, ":") {
-		return nil, errors.New("sender: smtp URL: empty port")
+		return nil, &URLError{Err: errors.New("empty port")}
 	}
 	if u.User != nil {
 		e.Username = u.User.Username()
 		if e.Username == "" {
-			return nil, errors.New("sender: smtp URL: empty user name")
+			return nil, &URLError{Err: errors.New("empty user name")}
 		}
 		if strings.ContainsAny(e.Username, "\x00\r\n") {
-			return nil, errors.New("sender: smtp URL: user name contains a control character")
+			return nil, &URLError{Err: errors.New("user name contains a control character")}
 		}
 	}
 	return e, nil

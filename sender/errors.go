@@ -2,6 +2,7 @@ package sender
 
 import (
 	"errors"
+	"fmt"
 )
 
 // Reasons a run stops early, for errors.Is on the error [Pool.Run] returns.
@@ -48,3 +49,19 @@ func (e *StopError) Unwrap() []error {
 	}
 	return []error{e.Reason, e.Err}
 }
+
+// ConnectError is the cause in a StopError with reason ErrUnreachable when
+// no connection could be set up after the retries: how many attempts were
+// made, and the last one's error.
+type ConnectError struct {
+	Attempts int
+	Err      error
+}
+
+// Error counts the attempts and says what the last one met.
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("%d attempts to connect: %v", e.Attempts, e.Err)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *ConnectError) Unwrap() error { return e.Err }

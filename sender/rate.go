@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -9,6 +10,18 @@ import (
 
 	"golang.org/x/time/rate"
 )
+
+// RateError is the error ParseRate returns for a rate it cannot read.
+type RateError struct {
+	Rate string // as given
+	Err  error  // what is wrong with it
+}
+
+// Error quotes the rate and says what is wrong.
+func (e *RateError) Error() string { return fmt.Sprintf("rate %q: %v", e.Rate, e.Err) }
+
+// Unwrap returns Err.
+func (e *RateError) Unwrap() error { return e.Err }
 
 // ParseRate parses a sending rate: a number of messages per second, minute
 // or hour written "10/s", "600/m" or "3000/h" (the number may have a
@@ -20,7 +33,7 @@ func ParseRate(s string) (rate.Limit, error) {
 	}
 	num, unit, ok := strings.Cut(s, "/")
 	if !ok {
-		return 0, fmt.Errorf("sender: rate %q: missing unit\nhint: write N/s, N/m or N/h, e.g. 600/m", s)
+		return 0, &RateError{Rate: s, Err: errors.New("missing unit")}
 	}
 	var per time.Duration
 	switch strings.TrimSpace(unit) {
@@ -31,11 +44,11 @@ func ParseRate(s string) (rate.Limit, error) {
 	case "h":
 		per = time.Hour
 	default:
-		return 0, fmt.Errorf("sender: rate %q: unit %q is not s, m or h", s, unit)
+		return 0, &RateError{Rate: s, Err: fmt.Errorf("unit %q is not s, m or h", unit)}
 	}
 	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
 	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) || n < 0 {
-		return 0, fmt.Errorf("sender: rate %q: %q is not a number of messages", s, num)
+		return 0, &RateError{Rate: s, Err: fmt.Errorf("%q is not a number of messages", num)}
 	}
 	if n == 0 {
 		return rate.Inf, nil

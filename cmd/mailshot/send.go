@@ -302,7 +302,7 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 	}
 	switch {
 	case err != nil && r.testTo != nil:
-		fmt.Fprintf(r.stderr, "mailshot: test send stopped: %v\n", err)
+		fmt.Fprintf(r.stderr, "mailshot: test send %s\n", describe(stopped(err)))
 		return statusError{status: exitStopped, msg: "stopped"}
 	case err != nil:
 		return stoppedError(err, r.args, r.f.journal, r.stderr)
@@ -348,12 +348,21 @@ func printSummary(w io.Writer, s *sender.Summary) {
 // stoppedError explains why a run stopped early, prints the command that
 // resumes it, and returns exit status 3.
 func stoppedError(err error, args []string, journalPath string, stderr io.Writer) error {
-	fmt.Fprintf(stderr, "mailshot: stopped: %v\n", err)
-	if hint := stopHint(err); hint != "" {
+	fmt.Fprintf(stderr, "mailshot: %s\n", describe(stopped(err)))
+	if hint := hintFor(err); hint != "" {
 		fmt.Fprintf(stderr, "hint: %s\n", hint)
 	}
 	fmt.Fprintf(stderr, "resume with: %s\n", resumeCommand(args, journalPath))
 	return statusError{status: exitStopped, msg: "stopped"}
+}
+
+// stopped returns err as a *sender.StopError: a run that stopped early for
+// another reason (the data changed under it) stops as the source's doing.
+func stopped(err error) error {
+	if errors.As(err, new(*sender.StopError)) {
+		return err
+	}
+	return &sender.StopError{Reason: sender.ErrSource, Err: err}
 }
 
 // resumeCommand is the command line that resumes this run: the same

@@ -160,7 +160,8 @@ func TestSendWrongPasswordStopsWithStatus3(t *testing.T) {
 	if strings.Contains(errOut, "wrong") {
 		t.Errorf("the password appears in the output:\n%s", errOut)
 	}
-	if !strings.Contains(errOut, "authentication") || !strings.Contains(errOut, "resume with: mailshot send") {
+	if !strings.Contains(errOut, "mailshot: stopped: the server refused the login: AUTH answered 535 5.7.8 Authentication credentials invalid\n") ||
+		!strings.Contains(errOut, "resume with: mailshot send") || strings.Contains(errOut, "smtp: ") || strings.Contains(errOut, "sender: ") {
 		t.Errorf("stderr does not explain or say how to resume:\n%s", errOut)
 	}
 	if r := readReport(t, journal); r.Totals["sent"] != 0 {
@@ -504,7 +505,8 @@ func TestSendUnreachableServerStopsWithStatus3(t *testing.T) {
 	dir := t.TempDir()
 	_, errOut, status := runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", peopleCSV(t, dir, 3),
 		"--smtp", "smtp://"+addr, "--journal", filepath.Join(dir, "j.jsonl"), "--retries", "0")
-	if status != exitStopped || !strings.Contains(errOut, "unreachable") || !strings.Contains(errOut, "hint: check the host and port") {
+	want := "mailshot: stopped: no connection to the server: cannot connect to " + addr + ": connection refused\nhint: check the host and port"
+	if status != exitStopped || !strings.Contains(errOut, want) {
 		t.Errorf("status %d\n%s", status, errOut)
 	}
 }
