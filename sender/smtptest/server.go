@@ -9,6 +9,7 @@ package smtptest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -68,9 +69,20 @@ type Server struct {
 // ends.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
+	s, err := NewServer(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// NewServer starts a server on a free loopback port, for code outside a
+// test (an Example); the caller stops it with Close.
+func NewServer(opts Options) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("smtptest: listen: %v", err)
+		return nil, fmt.Errorf("smtptest: listen: %w", err)
 	}
 	s := &Server{Addr: l.Addr().String(), opts: opts}
 	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
@@ -83,8 +95,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	s.srv.MaxRecipients = 100
 	s.srv.ErrorLog = discardLogger{}
 	go s.srv.Serve(l)
-	tb.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // Close stops the server and closes every connection.
