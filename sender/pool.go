@@ -1,9 +1,40 @@
 package sender
 
+// Who owns what while a Run goes on:
+//
+//   - Run's goroutine starts the others and waits for the workers; then it
+//     records as deferred the jobs left waiting for a retry, syncs the
+//     journal, closes the reporter and builds the Summary.
+//   - The feed goroutine (run.feed) pulls the caller's iter.Seq2, leaves
+//     out what the journal settles (the resume check, with a Plan),
+//     journals invalid messages and sends the rest on run.input, which it
+//     closes.
+//   - One worker goroutine per connection (worker.loop) owns its
+//     *smtp.Client, the job in hand and what lookahead prepared for it
+//     (ahead). It takes jobs from the scheduler, passes the gate to
+//     connect, and journals intents and outcomes.
+//   - The reporter goroutine (reporter.loop) tells Progress.Outcome each
+//     final outcome once its journal commit is durable, in order.
+//   - The journal's flusher (package journal) writes and syncs records in
+//     groups and completes their Commits.
+//
+// Each lock guards its own type's state and none is held while another
+// of them is taken:
+//
+//   - scheduler.mu: the job queue and its ready times, the jobs held by
+//     workers, the workers receiving from run.input, the end of the input,
+//     whether the work finished, and the messages taken; its changed
+//     channel wakes the workers waiting for a job.
+//   - gate.mu: the live connections, the probing gate and the failures to
+//     connect in a row; its changed channel wakes the workers waiting to
+//     connect.
+//   - run.mu: the summary's other counters, the fatal error and the
+//     source's error.
+//   - throttle.mu and reporter.mu: their own state; run.traceMu: one
+//     transcript line at a time.
+
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"iter"
 	"math/rand/v2"
@@ -189,21 +220,80 @@ func (p *Pool) Run(ctx context.Context, messages iter.Seq2[*Message, error]) (*S
 	r := newRun(ctx, &p.cfg)
 	defer r.cancelSend()
 	defer r.stop(nil) // releases stopCtx; the grace timer dies with sendCtx
+	r.sendAll(messages)
+	r.closeOut(ctx)
+	return r.result(ctx)
+}
 
+// run is the state of one Run.
+type run struct {
+	cfg      *Config
+	input    chan *Message // from feed to the workers, through sched
+	sched    *scheduler
+	gate     *gate
+	throttle *throttle
+	reporter *reporter
+	start    time.Time
+
+	// stopCtx ends on the caller's cancellation or a fatal error: no new
+	// messages. workCtx also ends when all the work is done. sendCtx ends
+	// Grace after stopCtx: transactions in flight are cut short.
+	stopCtx    context.Context
+	stop       context.CancelCauseFunc
+	workCtx    context.Context
+	stopWork   context.CancelFunc
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+
+	mu        sync.Mutex
+	summary   Summary // but Messages and Recipients, which sched counts
+	fatal     error
+	sourceErr error // what ended the caller's sequence early
+
+	traceMu sync.Mutex // serialises the connections' transcript lines
+}
+
+func newRun(ctx context.Context, cfg *Config) *run {
+	r := &run{
+		cfg:      cfg,
+		input:    make(chan *Message),
+		gate:     newGate(),
+		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
+		reporter: newReporter(cfg.Progress),
+		start:    time.Now(),
+	}
+	r.stopCtx, r.stop = context.WithCancelCause(ctx)
+	r.workCtx, r.stopWork = context.WithCancel(r.stopCtx)
+	r.sendCtx, r.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(r.stopCtx, func() {
+		t := time.AfterFunc(cfg.Grace, r.cancelSend)
+		context.AfterFunc(r.sendCtx, func() { t.Stop() })
+	})
+	r.sched = newScheduler(r.input, maxWaitingPerConn*cfg.Connections, r.stopCtx, r.workCtx, r.stopWork)
+	return r
+}
+
+// sendAll runs the feed and one worker per connection, and returns once
+// they are all done.
+func (r *run) sendAll(messages iter.Seq2[*Message, error]) {
 	var wg sync.WaitGroup
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
 		r.feed(messages)
 	}()
-	for id := range p.cfg.Connections {
+	for id := range r.cfg.Connections {
 		w := &worker{r: r, id: id + 1}
 		wg.Go(w.loop)
 	}
 	wg.Wait()
 	r.stopWork()
 	<-fed
+}
 
+// closeOut records the jobs left waiting as deferred, makes the journal
+// durable, and returns once Progress has been told every outcome.
+func (r *run) closeOut(ctx context.Context) {
 	r.deferLeftovers()
 	if j := r.cfg.Journal; j != nil {
 		if err := j.Sync(context.WithoutCancel(ctx)); err != nil {
@@ -211,14 +301,20 @@ func (p *Pool) Run(ctx context.Context, messages iter.Seq2[*Message, error]) (*S
 		}
 	}
 	r.reporter.close()
+}
+
+// result returns the run's Summary, and why it stopped early if it did.
+func (r *run) result(ctx context.Context) (*Summary, error) {
+	messages, recipients, finished := r.sched.taken()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.summary.Messages, r.summary.Recipients = messages, recipients
 	r.summary.Elapsed = time.Since(r.start)
 	sum := r.summary
 	switch {
 	case r.fatal != nil:
 		return &sum, r.fatal
-	case !r.finished:
+	case !finished:
 		return &sum, &StopError{Reason: ErrInterrupted, Err: context.Cause(ctx)}
 	case r.sourceErr != nil:
 		return &sum, &StopError{Reason: ErrSource, Err: r.sourceErr}
@@ -233,11 +329,7 @@ func (p *Pool) Run(ctx context.Context, messages iter.Seq2[*Message, error]) (*S
 func (r *run) feed(messages iter.Seq2[*Message, error]) {
 	defer close(r.input)
 	plan := &Plan{Journal: r.cfg.Journal, Resume: r.cfg.Resume, Limit: r.cfg.Limit}
-	defer func() {
-		r.mu.Lock()
-		r.summary.Skipped, r.summary.Changed = plan.Skipped, plan.Changed
-		r.mu.Unlock()
-	}()
+	defer r.count(func(s *Summary) { s.Skipped, s.Changed = plan.Skipped, plan.Changed })
 	for m, err := range messages {
 		if err != nil {
 			// The messages taken so far are sent; then Run says why it
@@ -254,17 +346,8 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 			r.recordInvalid(m)
 			continue
 		}
-		send, changed := plan.Add(m)
-		if changed {
-			r.cfg.Progress.Changed(m)
-		}
-		if len(send) == 0 {
+		if m = r.toSend(plan, m); m == nil {
 			continue
-		}
-		if len(send) < len(m.To) {
-			k := *m
-			k.To = send
-			m = &k
 		}
 		select {
 		case r.input <- m:
@@ -277,12 +360,28 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 	}
 }
 
+// toSend returns m with only the recipients plan says to send, or nil
+// when there are none.
+func (r *run) toSend(plan *Plan, m *Message) *Message {
+	send, changed := plan.Add(m)
+	if changed {
+		r.cfg.Progress.Changed(m)
+	}
+	if len(send) == 0 {
+		return nil
+	}
+	if len(send) < len(m.To) {
+		k := *m
+		k.To = send
+		m = &k
+	}
+	return m
+}
+
 // recordInvalid journals the recipients of a message that could not be
 // built as failed, with the reason.
 func (r *run) recordInvalid(m *Message) {
-	r.mu.Lock()
-	r.summary.Invalid++
-	r.mu.Unlock()
+	r.count(func(s *Summary) { s.Invalid++ })
 	if r.cfg.Journal == nil {
 		return
 	}
@@ -295,64 +394,11 @@ func (r *run) recordInvalid(m *Message) {
 	}
 }
 
-// run is the state of one Run.
-type run struct {
-	cfg      *Config
-	input    chan *Message // from feed to the workers
-	throttle *throttle
-	reporter *reporter
-	start    time.Time
-
-	// stopCtx ends on the caller's cancellation or a fatal error: no new
-	// messages. workCtx also ends when all the work is done. sendCtx ends
-	// Grace after stopCtx: transactions in flight are cut short.
-	stopCtx    context.Context
-	stop       context.CancelCauseFunc
-	workCtx    context.Context
-	stopWork   context.CancelFunc
-	sendCtx    context.Context
-	cancelSend context.CancelFunc
-
-	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced when the state below changes
-	queue     []*job        // jobs waiting for a retry or a free connection
-	inFlight  int           // jobs held by workers
-	receiving int           // workers waiting on the channel, or holding a message not yet counted
-	inputDone bool
-	finished  bool // every message received and settled
-	live      int  // connections established and not yet closed
-	probing   bool // with live == 0, one worker is connecting; the others wait
-	failures  int  // consecutive failures to connect while no connection was up
-	fatal     error
-	sourceErr error // what ended the caller's sequence early
-	summary   Summary
-
-	traceMu sync.Mutex // serialises the connections' transcript lines
-}
-
-func newRun(ctx context.Context, cfg *Config) *run {
-	r := &run{
-		cfg:      cfg,
-		input:    make(chan *Message),
-		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
-		reporter: newReporter(cfg.Progress),
-		start:    time.Now(),
-		changed:  make(chan struct{}),
-	}
-	r.stopCtx, r.stop = context.WithCancelCause(ctx)
-	r.workCtx, r.stopWork = context.WithCancel(r.stopCtx)
-	r.sendCtx, r.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
-	context.AfterFunc(r.stopCtx, func() {
-		t := time.AfterFunc(cfg.Grace, r.cancelSend)
-		context.AfterFunc(r.sendCtx, func() { t.Stop() })
-	})
-	return r
-}
-
-// broadcast wakes the workers waiting for a change. Called with mu held.
-func (r *run) broadcast() {
-	close(r.changed)
-	r.changed = make(chan struct{})
+// count updates the summary with f.
+func (r *run) count(f func(*Summary)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&r.summary)
 }
 
 // fail records the first fatal error and stops the run.
@@ -363,232 +409,6 @@ func (r *run) fail(err error) {
 	}
 	r.mu.Unlock()
 	r.stop(err)
-}
-
-// job is some recipients of one message on their way.
-type job struct {
-	m          *Message
-	to         []string // recipients still to send
-	attempts   int      // transactions tried for them
-	failures   int      // temporary failures so far, against Config.Retries
-	ready      time.Time
-	intentOpen bool     // an intent for them is the latest journal record
-	last       *outcome // the latest temporary failure
-	eightBit   bool     // the body has octets over 127
-	utf8Header bool     // the header has raw UTF-8 (RFC 6532)
-
-	// env, when set, is the envelope of the next transaction, perhaps sent
-	// already as the Then of the previous one on conn.
-	env  *smtp.Envelope
-	conn *smtp.Client
-	// token is the rate token lookahead took for the job on conn, or nil.
-	token *rate.Reservation
-}
-
-// unrate gives back the rate token and envelope lookahead prepared for j,
-// when j is not sent right after on that connection after all.
-func (j *job) unrate() {
-	if j.token != nil {
-		j.token.Cancel()
-	}
-	j.token, j.env, j.conn = nil, nil, nil
-}
-
-// envelope returns the envelope of j's next transaction.
-func (j *job) envelope() *smtp.Envelope {
-	if j.env == nil {
-		j.env = &smtp.Envelope{
-			From:        j.m.From,
-			To:          j.to,
-			Size:        int64(len(j.m.Body)),
-			EightBit:    j.eightBit,
-			UTF8Headers: j.utf8Header,
-		}
-	}
-	return j.env
-}
-
-func newJob(m *Message) *job {
-	j := &job{m: m, to: dedupe(m.To)}
-	if j.eightBit = has8bit(m.Body); j.eightBit {
-		header := m.Body
-		if i := bytes.Index(m.Body, []byte("\r\n\r\n")); i >= 0 {
-			header = m.Body[:i]
-		}
-		j.utf8Header = has8bit(header)
-	}
-	return j
-}
-
-// has8bit reports whether b has an octet over 127.
-func has8bit(b []byte) bool {
-	// Eight octets at a time: this runs over every message body.
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
-			return true
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c >= 0x80 {
-			return true
-		}
-	}
-	return false
-}
-
-// split returns a job for some of j's recipients.
-func (j *job) split(to []string) *job {
-	k := *j
-	k.to, k.env, k.conn, k.token = to, nil, nil, nil
-	return &k
-}
-
-// dedupe returns to without repeated addresses, compared as the journal
-// tells recipients apart.
-func dedupe(to []string) []string {
-	out := make([]string, 0, len(to))
-	for i, a := range to {
-		dup := false
-		for _, b := range to[:i] {
-			if journal.SameRecipient(a, b) {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// maxWaitingPerConn bounds the jobs waiting for a retry, per connection:
-// beyond it the pool stops taking new messages, so that a server that
-// defers everything does not fill memory.
-const maxWaitingPerConn = 16
-
-// next returns the next job for a worker: one whose retry is due, else a
-// new message. It returns nil when the work is done or the run stops.
-func (r *run) next() *job { return r.take(true) }
-
-// tryNext returns the job next would, or nil at once if none is ready.
-func (r *run) tryNext() *job { return r.take(false) }
-
-// take is next, waiting for a job or not.
-func (r *run) take(wait bool) *job {
-	for {
-		r.mu.Lock()
-		now := time.Now()
-		var wake <-chan time.Time
-		if len(r.queue) > 0 {
-			best := 0
-			for i, j := range r.queue {
-				if j.ready.Before(r.queue[best].ready) {
-					best = i
-				}
-			}
-			if j := r.queue[best]; !j.ready.After(now) {
-				r.queue = append(r.queue[:best], r.queue[best+1:]...)
-				r.inFlight++
-				r.mu.Unlock()
-				return j
-			}
-			wake = time.After(r.queue[best].ready.Sub(now))
-		}
-		if !wait && (r.inputDone || len(r.queue) >= maxWaitingPerConn*r.cfg.Connections) {
-			r.mu.Unlock()
-			return nil
-		}
-		if r.inputDone && len(r.queue) == 0 && r.inFlight == 0 && r.receiving == 0 {
-			r.finished = r.stopCtx.Err() == nil
-			r.mu.Unlock()
-			r.stopWork()
-			return nil
-		}
-		input := r.input
-		if r.inputDone || len(r.queue) >= maxWaitingPerConn*r.cfg.Connections {
-			input = nil
-		} else {
-			r.receiving++ // until the message received counts as in flight
-		}
-		changed := r.changed
-		r.mu.Unlock()
-
-		var (
-			m            *Message
-			ok, received bool
-		)
-		if wait {
-			select {
-			case <-r.workCtx.Done():
-			case <-changed:
-			case <-wake:
-			case m, ok = <-input:
-				received = true
-			}
-		} else {
-			select {
-			case m, ok = <-input:
-				received = true
-			default:
-			}
-		}
-		if input == nil {
-			if r.workCtx.Err() != nil {
-				return nil
-			}
-			continue
-		}
-		var j *job
-		if ok {
-			j = newJob(m)
-		}
-		r.mu.Lock()
-		r.receiving--
-		switch {
-		case received && !ok:
-			r.inputDone = true
-			r.broadcast()
-		case ok:
-			r.summary.Messages++
-			r.summary.Recipients += len(j.to)
-			if len(j.to) > 0 {
-				r.inFlight++
-			} else {
-				j = nil
-			}
-		}
-		if r.inputDone && r.receiving == 0 {
-			r.broadcast() // the others may see the end now
-		}
-		r.mu.Unlock()
-		if j != nil {
-			return j
-		}
-		if !wait || r.workCtx.Err() != nil {
-			return nil
-		}
-	}
-}
-
-// requeue gives a job back, to be tried again at ready, by any worker.
-func (r *run) requeue(j *job, ready time.Time) {
-	j.unrate()
-	j.ready = ready
-	r.mu.Lock()
-	r.queue = append(r.queue, j)
-	r.broadcast()
-	r.mu.Unlock()
-}
-
-// done tells the run that a worker no longer holds a job (finished or
-// requeued).
-func (r *run) done() {
-	r.mu.Lock()
-	r.inFlight--
-	r.broadcast()
-	r.mu.Unlock()
 }
 
 // backoff returns the wait before retry n (1, 2, ...): RetryBase·2ⁿ⁻¹,
@@ -618,11 +438,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // ends early. Their recipients have a journal record already when they
 // were tried; a job never tried stays unrecorded, to be sent on resume.
 func (r *run) deferLeftovers() {
-	r.mu.Lock()
-	left := r.queue
-	r.queue = nil
-	r.mu.Unlock()
-	for _, j := range left {
+	for _, j := range r.sched.drain() {
 		if j.attempts == 0 && !j.intentOpen {
 			continue
 		}
@@ -665,9 +481,7 @@ func (r *run) record(j *job, to []string, o outcome, final bool) {
 		}
 	}
 	if final {
-		r.mu.Lock()
-		r.summary.Add(o.status, len(to))
-		r.mu.Unlock()
+		r.count(func(s *Summary) { s.Add(o.status, len(to)) })
 		r.reporter.tell(c, rec)
 	}
 }

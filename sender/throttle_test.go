@@ -6,6 +6,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -171,19 +172,31 @@ func TestThrottleFloor(t *testing.T) {
 	}
 }
 
+// TestThrottlePauses: after a throttling reply the pool starts nothing for
+// the pause, hold/4 at first: wait returns when it is over, or when the
+// context ends; reserve, for lookahead, gives no token meanwhile.
 func TestThrottlePauses(t *testing.T) {
-	th := newThrottle(rate.Inf, 1, 400*time.Millisecond, time.Minute, NoProgress{})
-	th.signal(time.Now())
-	// A pause is in force: a context that ends before it ends the wait.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := th.wait(ctx); err == nil {
-		t.Error("wait returned during a pause with a cancelled context")
-	}
-	th.mu.Lock()
-	pause := th.pause
-	th.mu.Unlock()
-	if pause <= 0 {
-		t.Errorf("no pause after a signal")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const hold = 400 * time.Millisecond
+		th := newThrottle(rate.Inf, 1, hold, time.Minute, NoProgress{})
+		start := time.Now()
+		th.signal(start)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := th.wait(ctx); err == nil {
+			t.Error("wait returned during a pause with a cancelled context")
+		}
+		if token := th.reserve(); token != nil {
+			t.Error("reserve gave a token during a pause")
+		}
+		if err := th.wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != hold/4 {
+			t.Errorf("wait returned after %v, want the pause of %v", d, hold/4)
+		}
+		if token := th.reserve(); token == nil {
+			t.Error("reserve gave no token after the pause")
+		}
+	})
 }

@@ -17,50 +17,19 @@ type journalError struct{ err error }
 func (e *journalError) Error() string { return e.err.Error() }
 func (e *journalError) Unwrap() error { return e.err }
 
-// transact runs one transaction for j on w's connection and settles every
-// recipient: a final outcome, or a later transaction. next, if not nil, is
-// the job that follows on the connection: its commands go out with j's
-// final dot.
-func (w *worker) transact(j, next *job) {
+// transact runs one transaction for j on w's connection, with envelope
+// env, and settles every recipient: a final outcome, or a later
+// transaction. env.Then, if set, is the envelope of the job that follows
+// on the connection: its commands go out with j's final dot.
+func (w *worker) transact(j *job, env *smtp.Envelope) {
 	r := w.r
-	defer r.done()
+	defer r.sched.done()
 	reused := w.used > 0
 	j.attempts++
-	env := j.envelope()
-	j.env, j.conn, j.token = nil, nil, nil // the token is spent
-	if next != nil {
-		env.Then = next.envelope()
+	if r.cfg.Journal != nil && !w.writeAhead(j, env) {
+		return
 	}
-	if jr := r.cfg.Journal; jr != nil {
-		// Write ahead: the intent goes into the journal now, in the same
-		// group as the outcome of the connection's previous transaction,
-		// appended just before; the body waits for both to be durable.
-		intent, err := jr.Add(&journal.Record{
-			Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: journal.Intent,
-			Attempts: j.attempts, MessageID: j.m.MessageID,
-		})
-		if err != nil {
-			j.attempts--
-			r.requeue(j, time.Now())
-			r.fail(&StopError{Reason: ErrJournal, Err: err})
-			return
-		}
-		j.intentOpen = true
-		env.BeforeBody = func(ctx context.Context) error {
-			select {
-			case <-intent.Done():
-				if err := intent.Err(); err != nil {
-					return &journalError{err}
-				}
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-	r.mu.Lock()
-	r.summary.Transactions++
-	r.mu.Unlock()
+	r.count(func(s *Summary) { s.Transactions++ })
 	res, err := w.c.Send(r.sendCtx, env, bytes.NewReader(j.m.Body))
 	w.used++
 	w.lastUsed = time.Now()
@@ -70,16 +39,60 @@ func (w *worker) transact(j, next *job) {
 	w.settle(j, res, err, reused)
 }
 
-// Dispositions of a recipient after a transaction.
+// writeAhead journals the intent of j's transaction and holds env's body
+// until the intent is durable. When the journal fails it gives j back,
+// stops the run and reports false.
+func (w *worker) writeAhead(j *job, env *smtp.Envelope) bool {
+	r := w.r
+	// The intent goes into the journal now, in the same group as the
+	// outcome of the connection's previous transaction, appended just
+	// before; the body waits for both to be durable.
+	intent, err := r.cfg.Journal.Add(&journal.Record{
+		Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: journal.Intent,
+		Attempts: j.attempts, MessageID: j.m.MessageID,
+	})
+	if err != nil {
+		j.attempts--
+		r.sched.requeue(j, time.Now())
+		r.fail(&StopError{Reason: ErrJournal, Err: err})
+		return false
+	}
+	j.intentOpen = true
+	env.BeforeBody = func(ctx context.Context) error { return durable(ctx, intent) }
+	return true
+}
+
+// durable waits until c is on disk. A journal failure comes back as a
+// *journalError, for settle to tell from the connection's.
+func durable(ctx context.Context, c *journal.Commit) error {
+	select {
+	case <-c.Done():
+		if err := c.Err(); err != nil {
+			return &journalError{err}
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// disposition is what happens next to a recipient after a transaction.
+type disposition int
+
 const (
-	settled = iota // a final outcome
-	retry          // a temporary failure: again after a backoff, charged
-	again          // not tried (too many recipients, a reused connection lost): again now, free
+	// settled: a final outcome, recorded now.
+	settled disposition = iota
+	// retry: a temporary failure; tried again after a backoff, charged
+	// against Config.Retries.
+	retry
+	// again: not tried, left out of a transaction that went ahead without
+	// it (too many recipients, say); tried again now, free of charge.
+	again
 )
 
 // decision is what happens next to some recipients.
 type decision struct {
-	disp int
+	disp disposition
 	o    outcome
 }
 
@@ -87,11 +100,10 @@ type decision struct {
 func (w *worker) settle(j *job, res *smtp.Result, err error, reused bool) {
 	r := w.r
 	now := time.Now()
-
 	var je *journalError
 	if errors.As(err, &je) {
 		j.attempts--
-		r.requeue(j, now)
+		r.sched.requeue(j, now)
 		r.fail(&StopError{Reason: ErrJournal, Err: je.err})
 		return
 	}
@@ -100,94 +112,143 @@ func (w *worker) settle(j *job, res *smtp.Result, err error, reused bool) {
 	if err != nil && reused && r.sendCtx.Err() == nil && firstCommandLost(err) {
 		j.attempts--
 		r.reopen(j, "not sent: the connection was lost: "+err.Error())
-		r.requeue(j, now)
+		r.sched.requeue(j, now)
 		return
 	}
-
-	tx, throttled := w.classify(err, res)
-	groups := make(map[decision][]string, 2)
-	var order []decision
-	add := func(d decision, to string) {
-		if _, ok := groups[d]; !ok {
-			order = append(order, d)
-		}
-		groups[d] = append(groups[d], to)
-	}
-	accepted := 0
-	for _, rr := range res.Rcpts {
-		if rr.Err == nil {
-			accepted++
-		}
-	}
-	var se *smtp.Error
-	refusedAtRcpt := errors.As(err, &se) && se.Command == "RCPT"
-	for i, rr := range res.Rcpts {
-		to := j.to[i]
-		switch {
-		case rr.Err == nil:
-			add(tx, to)
-		case errors.Is(rr.Err, smtp.ErrNotTried):
-			switch {
-			case accepted > 0 && (err == nil || res.Committed || tx.disp == settled):
-				// Left out of a transaction that went ahead without it.
-				add(decision{disp: again}, to)
-			case refusedAtRcpt:
-				// Every recipient tried was refused; this one was not
-				// reached. Another transaction, charged, so it ends.
-				add(decision{retry, outcome{status: journal.Deferred, reply: "not tried: " + err.Error()}}, to)
-			default:
-				// The transaction failed before its recipients counted.
-				add(tx, to)
-			}
-		case errors.As(rr.Err, &se):
-			switch {
-			case se.Permanent():
-				add(decision{settled, replyOutcome(journal.Failed, se.Reply)}, to)
-			case tooManyRecipients(se) && accepted > 0:
-				add(decision{disp: again}, to)
-			case isThrottleReply(se.Code, se.Enhanced, se.Text):
-				throttled = true
-				add(decision{retry, replyOutcome(journal.Deferred, se.Reply)}, to)
-			default:
-				add(decision{retry, replyOutcome(journal.Deferred, se.Reply)}, to)
-			}
-		default: // refused before sending: an address the server cannot take
-			add(decision{settled, outcome{status: journal.Failed, reply: rr.Err.Error()}}, to)
-		}
-	}
+	ds, throttled := w.decide(j, res, err)
 	if throttled {
 		r.throttle.signal(now)
 	} else if err == nil {
 		r.throttle.success(now)
 	}
+	for _, d := range ds.order {
+		r.carryOut(j, d, ds.to[d], err, now)
+	}
+}
 
-	for _, d := range order {
-		to := groups[d]
-		switch d.disp {
-		case settled:
-			r.record(j, to, d.o, true)
-		case again:
-			k := j.split(to)
-			r.reopen(k, "not sent in this transaction: "+errorText(err, "too many recipients"))
-			r.requeue(k, now)
-		case retry:
-			k := j.split(to)
-			k.failures++
-			o := d.o
-			k.last = &o
-			if r.stopCtx.Err() != nil {
-				// Stopping: no more retries; deferLeftovers records it.
-				k.intentOpen = true
-				r.requeue(k, now)
-				continue
-			}
-			if k.failures > r.cfg.Retries {
-				r.record(k, to, d.o, true)
-				continue
-			}
-			r.reopen(k, "")
-			r.requeue(k, now.Add(r.backoff(k.failures)))
+// decisions groups recipients by what happens to them next, in the order
+// the decisions were first made.
+type decisions struct {
+	order []decision
+	to    map[decision][]string
+}
+
+func (ds *decisions) add(d decision, to string) {
+	if _, ok := ds.to[d]; !ok {
+		ds.order = append(ds.order, d)
+	}
+	ds.to[d] = append(ds.to[d], to)
+}
+
+// decide returns what happens next to each recipient of j after a
+// transaction, and whether the server throttled.
+func (w *worker) decide(j *job, res *smtp.Result, err error) (*decisions, bool) {
+	tx, throttled := w.classify(err, res)
+	v := newVerdict(res, err, tx)
+	ds := &decisions{to: make(map[decision][]string, 2)}
+	for i, rr := range res.Rcpts {
+		d, t := v.recipient(rr)
+		throttled = throttled || t
+		ds.add(d, j.to[i])
+	}
+	return ds, throttled
+}
+
+// verdict is what one transaction's result means for its recipients.
+type verdict struct {
+	tx            decision // for the recipients the server accepted
+	err           error    // the transaction's
+	accepted      int      // recipients the server accepted
+	wentAhead     bool     // the message went through, committed, or has a final outcome
+	refusedAtRcpt bool     // it failed at RCPT: every recipient tried was refused
+}
+
+func newVerdict(res *smtp.Result, err error, tx decision) *verdict {
+	v := &verdict{tx: tx, err: err, wentAhead: err == nil || res.Committed || tx.disp == settled}
+	for _, rr := range res.Rcpts {
+		if rr.Err == nil {
+			v.accepted++
 		}
+	}
+	var se *smtp.Error
+	v.refusedAtRcpt = errors.As(err, &se) && se.Command == "RCPT"
+	return v
+}
+
+// recipient returns what happens next to a recipient whose RCPT had the
+// result rr, and whether its reply was throttling.
+func (v *verdict) recipient(rr smtp.RcptResult) (decision, bool) {
+	var se *smtp.Error
+	switch {
+	case rr.Err == nil:
+		return v.tx, false
+	case errors.Is(rr.Err, smtp.ErrNotTried):
+		return v.notTried(), false
+	case errors.As(rr.Err, &se):
+		return v.refused(se)
+	}
+	// Refused before sending: an address the server cannot take.
+	return decision{settled, outcome{status: journal.Failed, reply: rr.Err.Error()}}, false
+}
+
+// notTried returns what happens next to a recipient the transaction did
+// not reach.
+func (v *verdict) notTried() decision {
+	switch {
+	case v.accepted > 0 && v.wentAhead:
+		// Left out of a transaction that went ahead without it.
+		return decision{disp: again}
+	case v.refusedAtRcpt:
+		// Every recipient tried was refused; this one was not reached.
+		// Another transaction, charged, so it ends.
+		return decision{retry, outcome{status: journal.Deferred, reply: "not tried: " + v.err.Error()}}
+	}
+	// The transaction failed before its recipients counted.
+	return v.tx
+}
+
+// refused returns what happens next to a recipient the server refused
+// with se, and whether se was throttling.
+func (v *verdict) refused(se *smtp.Error) (decision, bool) {
+	switch {
+	case se.Permanent():
+		return decision{settled, replyOutcome(journal.Failed, se.Reply)}, false
+	case tooManyRecipients(se) && v.accepted > 0:
+		return decision{disp: again}, false
+	}
+	return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, isThrottleReply(se.Code, se.Enhanced, se.Text)
+}
+
+// carryOut does what d says for the recipients to of j: records their
+// final outcome, or requeues them in a job of their own.
+func (r *run) carryOut(j *job, d decision, to []string, err error, now time.Time) {
+	switch d.disp {
+	case settled:
+		r.record(j, to, d.o, true)
+	case again:
+		k := j.split(to)
+		r.reopen(k, "not sent in this transaction: "+errorText(err, "too many recipients"))
+		r.sched.requeue(k, now)
+	case retry:
+		r.retryLater(j.split(to), d.o, now)
+	}
+}
+
+// retryLater requeues k after a temporary failure o, for a retry after the
+// backoff, or records it deferred once its retries are spent. A run that
+// is stopping retries nothing: deferLeftovers records k.
+func (r *run) retryLater(k *job, o outcome, now time.Time) {
+	k.failures++
+	k.last = &o
+	switch {
+	case r.stopCtx.Err() != nil:
+		k.intentOpen = true
+		r.sched.requeue(k, now)
+	case k.failures > r.cfg.Retries:
+		r.record(k, k.to, o, true)
+	default:
+		r.reopen(k, "")
+		r.sched.requeue(k, now.Add(r.backoff(k.failures)))
 	}
 }
 

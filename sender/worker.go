@@ -14,185 +14,165 @@ import (
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
-// worker runs one connection.
+// worker runs one connection, from its goroutine: the connection, the job
+// in hand and what lookahead prepared for that job are its own.
 type worker struct {
-	r        *run
-	id       int
-	c        *smtp.Client
-	born     time.Time
-	lastUsed time.Time
-	used     int // transactions on c
-	failures int // consecutive failures to connect
-
-	releaseProbe bool // w holds the connection gate through its backoff
+	r         *run
+	id        int
+	c         *smtp.Client
+	born      time.Time
+	lastUsed  time.Time
+	used      int    // transactions on c
+	failures  int    // consecutive failures to connect
+	ahead     *ahead // what lookahead prepared for the job in hand, or nil
+	holdsGate bool   // w probed and failed: it holds the gate through its backoff
 }
 
+// loop takes jobs and sends them on w's connection, connecting when it
+// needs to, until the work is done or the run stops.
 func (w *worker) loop() {
-	r := w.r
 	defer w.quit()
-	var j *job
+	var j *job // the job in hand
 	for {
 		if j == nil {
-			if j = r.next(); j == nil {
+			if j = w.r.sched.next(); j == nil {
 				return
 			}
 		}
 		if w.c == nil && !w.connect() {
 			// Not charged: give it back for another connection, or for
 			// this one once the backoff is over.
-			r.requeue(j, time.Now())
-			r.done()
+			w.handBack(j)
 			j = nil
-			if r.stopCtx.Err() != nil {
-				return
-			}
 			if !w.connectBackoff() {
 				return
 			}
 			continue
 		}
-		if j.token != nil && j.conn != w.c {
-			j.unrate() // taken for a connection that is gone
+		if w.ahead != nil && w.ahead.conn != w.c {
+			w.dropAhead() // taken for a connection that is gone
 		}
-		switch {
-		case j.token != nil:
-			// Its rate token was taken by lookahead on this connection,
-			// its commands perhaps sent with the previous final dot; a
-			// throttling reply since still pauses it.
-			if err := r.throttle.waitPause(r.stopCtx); err != nil || r.stopCtx.Err() != nil {
-				r.requeue(j, time.Now())
-				r.done()
-				return
-			}
-		default:
-			if err := r.throttle.wait(r.stopCtx); err != nil {
-				r.requeue(j, time.Now())
-				r.done()
-				return
-			}
-			if w.used > 0 && time.Since(w.lastUsed) > r.cfg.IdleProbe {
-				if err := w.c.Noop(r.sendCtx); err != nil {
-					w.drop()
-					continue // reconnect; j is not charged
-				}
-			}
+		if !w.mayStart() {
+			w.handBack(j)
+			return
 		}
-		next := w.lookahead()
-		w.transact(j, next)
-		j = next
-		if j == nil && w.c != nil && (r.cfg.MaxPerConn > 0 && w.used >= r.cfg.MaxPerConn || time.Since(w.born) >= r.cfg.MaxConnAge) {
+		if w.ahead == nil && !w.probeIfIdle() {
+			continue // reconnect; j is not charged
+		}
+		if j = w.send(j); j == nil && w.c != nil && w.wornAfter(0) {
 			w.quit()
 		}
 	}
 }
 
-// lookahead returns the job to pipeline after the one about to go, with
-// its rate token taken, or nil: when the server does not offer PIPELINING,
-// the connection must end after this transaction, the run is stopping, or
-// no job is ready now. See smtp.Envelope.Then.
-func (w *worker) lookahead() *job {
+// mayStart waits until the throttle lets the job in hand start on w's
+// connection; it reports false when the run stops first.
+func (w *worker) mayStart() bool {
 	r := w.r
-	if ok, _ := w.c.Extension("PIPELINING"); !ok || r.stopCtx.Err() != nil ||
-		r.cfg.MaxPerConn > 0 && w.used+2 > r.cfg.MaxPerConn || time.Since(w.born) >= r.cfg.MaxConnAge {
-		return nil
+	if w.ahead == nil {
+		return r.throttle.wait(r.stopCtx) == nil
 	}
-	j := r.tryNext()
-	if j == nil {
-		return nil
-	}
-	token := r.throttle.reserve()
-	if token == nil {
-		r.requeue(j, time.Now())
-		r.done()
-		return nil
-	}
-	j.token, j.conn = token, w.c
-	return j
+	// Its rate token was taken by lookahead on this connection, its
+	// commands perhaps sent with the previous final dot; a throttling
+	// reply since still pauses it.
+	return r.throttle.waitPause(r.stopCtx) == nil && r.stopCtx.Err() == nil
 }
 
-// connect establishes w's connection: one attempt, gated so that while no
-// connection is up only one worker tries at a time. It reports success;
-// a fatal error stops the run.
-func (w *worker) connect() bool {
+// probeIfIdle checks with NOOP a connection idle longer than
+// Config.IdleProbe; it reports false when the connection was lost, and
+// dropped.
+func (w *worker) probeIfIdle() bool {
 	r := w.r
-	for {
-		r.mu.Lock()
-		if r.live > 0 || !r.probing {
-			break // r.mu held
-		}
-		changed := r.changed
-		r.mu.Unlock()
-		select {
-		case <-r.workCtx.Done():
-			return false
-		case <-changed:
-		}
-	}
-	prober := r.live == 0
-	r.probing = r.probing || prober
-	r.mu.Unlock()
-
-	c, err := w.dial(r.workCtx)
-
-	r.mu.Lock()
-	if prober && err == nil {
-		r.probing = false
-	}
-	if err == nil {
-		r.live++
-		r.failures = 0
-		w.failures = 0
-		r.summary.Connections++
-		r.broadcast()
-		r.mu.Unlock()
-		w.c, w.born, w.lastUsed, w.used = c, time.Now(), time.Now(), 0
+	if w.used == 0 || time.Since(w.lastUsed) <= r.cfg.IdleProbe {
 		return true
 	}
-	if r.workCtx.Err() != nil {
-		if prober {
-			r.probing = false
-			r.broadcast()
-		}
-		r.mu.Unlock()
+	if err := w.c.Noop(r.sendCtx); err != nil {
+		w.drop()
 		return false
 	}
-	w.failures++
-	if r.live == 0 {
-		r.failures++
-	}
-	down, attempts, live := r.live == 0 && r.failures > r.cfg.Retries, r.failures, r.live
-	// A prober keeps the gate through its backoff: the others wait for it.
-	w.releaseProbe = prober
-	r.mu.Unlock()
+	return true
+}
 
+// wornAfter reports whether w's connection is to be replaced once it has
+// carried n more transactions: Config.MaxPerConn reached, or
+// Config.MaxConnAge.
+func (w *worker) wornAfter(n int) bool {
+	cfg := w.r.cfg
+	return cfg.MaxPerConn > 0 && w.used+n >= cfg.MaxPerConn || time.Since(w.born) >= cfg.MaxConnAge
+}
+
+// handBack gives the job in hand back untried, ready now for any worker,
+// and the rate token lookahead took for it.
+func (w *worker) handBack(j *job) {
+	w.dropAhead()
+	w.r.sched.putBack(j)
+}
+
+// connect establishes w's connection: one attempt, through the gate, so
+// that while no connection is up only one worker tries at a time. It
+// reports success; a fatal error stops the run.
+func (w *worker) connect() bool {
+	r := w.r
+	prober, ok := r.gate.enter(r.workCtx)
+	if !ok {
+		return false
+	}
+	c, err := w.dial(r.workCtx)
+	switch {
+	case err == nil:
+		w.connected(c, prober)
+		return true
+	case r.workCtx.Err() != nil:
+		if prober {
+			r.gate.release()
+		}
+	default:
+		w.connectFailed(err, prober)
+	}
+	return false
+}
+
+// connected takes c as w's connection, and opens the gate to the others.
+func (w *worker) connected(c *smtp.Client, prober bool) {
+	w.r.gate.opened(prober)
+	w.r.count(func(s *Summary) { s.Connections++ })
+	w.failures = 0
+	w.c, w.born, w.lastUsed, w.used = c, time.Now(), time.Now(), 0
+}
+
+// connectFailed counts a failed attempt to connect, and stops the run when
+// another cannot succeed.
+func (w *worker) connectFailed(err error, prober bool) {
+	r := w.r
+	w.failures++
+	attempts, live := r.gate.failed()
+	// A prober keeps the gate through its backoff: the others wait for it.
+	w.holdsGate = prober
 	var se *smtp.Error
 	switch reason := fatalConnectError(err); {
 	case reason != nil:
 		r.fail(&StopError{Reason: reason, Err: err})
-	case down:
+	case live == 0 && attempts > r.cfg.Retries:
 		r.fail(&StopError{Reason: ErrUnreachable, Err: fmt.Errorf("%d attempts to connect: %w", attempts, err)})
 	case live == 0 && errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text):
 		// "421 4.7.0 too many connections" with none up: the server wants
 		// us to slow down. With some up, it only limits their number.
 		r.throttle.signal(time.Now())
 	}
-	return false
 }
 
 // connectBackoff waits before the next attempt to connect, then lets the
-// other workers try. It reports false when the run stops meanwhile.
+// other workers try. It reports false when the run stops, before or
+// meanwhile.
 func (w *worker) connectBackoff() bool {
 	r := w.r
-	r.mu.Lock()
-	d := r.backoff(max(r.failures, w.failures, 1))
-	r.mu.Unlock()
-	ok := sleep(r.workCtx, d)
-	if w.releaseProbe {
-		w.releaseProbe = false
-		r.mu.Lock()
-		r.probing = false
-		r.broadcast()
-		r.mu.Unlock()
+	if r.stopCtx.Err() != nil {
+		return false
+	}
+	ok := sleep(r.workCtx, r.backoff(max(r.gate.consecutiveFailures(), w.failures, 1)))
+	if w.holdsGate {
+		w.holdsGate = false
+		r.gate.release()
 	}
 	return ok
 }
@@ -205,50 +185,54 @@ func (e *errCredentials) Unwrap() error { return e.err }
 
 // dial connects, secures and authenticates one connection.
 func (w *worker) dial(ctx context.Context) (*smtp.Client, error) {
-	r := w.r
-	ep := r.cfg.Endpoint
-	cfg := r.cfg.Client
-	if cfg.Trace != nil {
-		cfg.Trace = &prefixWriter{w: cfg.Trace, mu: &r.traceMu, prefix: "[" + strconv.Itoa(w.id) + "] "}
-	}
-	var (
-		c   *smtp.Client
-		err error
-	)
-	if ep.ImplicitTLS {
-		c, err = smtp.DialTLS(ctx, ep.Addr(), &cfg)
-	} else {
-		c, err = smtp.Dial(ctx, ep.Addr(), &cfg)
-	}
+	c, err := w.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*smtp.Client, error) {
+	if err := w.secureAndLogIn(ctx, c); err != nil {
 		c.Close()
 		return nil, err
 	}
+	return c, nil
+}
+
+// open connects to the endpoint, with TLS from the first octet for smtps,
+// and a transcript whose lines carry w's number.
+func (w *worker) open(ctx context.Context) (*smtp.Client, error) {
+	r := w.r
+	ep, cfg := r.cfg.Endpoint, r.cfg.Client
+	if cfg.Trace != nil {
+		cfg.Trace = &prefixWriter{w: cfg.Trace, mu: &r.traceMu, prefix: "[" + strconv.Itoa(w.id) + "] "}
+	}
+	if ep.ImplicitTLS {
+		return smtp.DialTLS(ctx, ep.Addr(), &cfg)
+	}
+	return smtp.Dial(ctx, ep.Addr(), &cfg)
+}
+
+// secureAndLogIn greets the server on c, upgrades it with STARTTLS when
+// offered, and authenticates when the endpoint names a user.
+func (w *worker) secureAndLogIn(ctx context.Context, c *smtp.Client) error {
 	if err := c.Hello(ctx); err != nil {
-		return fail(err)
+		return err
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok && !c.TLS() {
 		if err := c.StartTLS(ctx); err != nil {
-			return fail(err)
+			return err
 		}
 	}
+	ep := w.r.cfg.Endpoint
 	if ep.Username == "" {
-		return c, nil
+		return nil
 	}
-	cred, err := r.cfg.Credentials(ctx)
+	cred, err := w.r.cfg.Credentials(ctx)
 	if err != nil {
-		return fail(&errCredentials{err})
+		return &errCredentials{err}
 	}
 	if cred.Username == "" {
 		cred.Username = ep.Username
 	}
-	if err := c.Authenticate(ctx, cred); err != nil {
-		return fail(err)
-	}
-	return c, nil
+	return c.Authenticate(ctx, cred)
 }
 
 // fatalConnectError returns the reason to stop the run for an error that
@@ -309,12 +293,9 @@ func (w *worker) quit() {
 	w.lost()
 }
 
+// lost tells the gate that w's connection is closed.
 func (w *worker) lost() {
-	r := w.r
-	r.mu.Lock()
-	r.live--
-	r.broadcast()
-	r.mu.Unlock()
+	w.r.gate.closed()
 }
 
 // prefixWriter prefixes each write (one transcript line) with a
