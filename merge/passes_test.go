@@ -121,3 +121,22 @@ func TestPreflightThenEach(t *testing.T) {
 		t.Errorf("Unchanged after the file was touched: %v", err)
 	}
 }
+
+// TestPreflightNoticesDataSavedMeanwhile: the data file is saved again
+// while the preflight reads it; the preflight says so, and gives nothing
+// to send from.
+func TestPreflightNoticesDataSavedMeanwhile(t *testing.T) {
+	b, _ := passesBatch(t)
+	saved := false
+	checked, _, err := b.Preflight(context.Background(), func(*Item) error {
+		if !saved {
+			saved = true
+			later := time.Now().Add(time.Minute)
+			return os.Chtimes(b.Data, later, later)
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrDataChanged) || checked != nil {
+		t.Errorf("Preflight with the data saved meanwhile: %v, %v", checked, err)
+	}
+}

@@ -24,7 +24,7 @@ type Message struct {
 	// a resumed run notices a message that changed after it was sent.
 	Fingerprint string
 	// Invalid, when not nil, says why the message could not be built: Run
-	// sends nothing and records its recipients (To may then name the row
-	// instead) as failed, with this reason.
+	// sends nothing and records its recipients as failed, with this
+	// reason; when To is empty, the record names the row instead.
 	Invalid error
 }

@@ -36,6 +36,7 @@ package sender
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"sync"
@@ -125,7 +126,8 @@ type Config struct {
 	// failed ones unless RetryFailed, unknown ones unless ResendUnknown.
 	Resume journal.ResumePolicy
 	// Limit, when above 0, is the number of messages with recipients to
-	// send after which Run takes no more from its sequence.
+	// send that Run takes; it stops pulling its sequence at the next valid
+	// message after them (invalid ones before it are still recorded).
 	Limit int
 	// Progress, if not nil, is told outcomes and throttling.
 	Progress Progress
@@ -346,6 +348,11 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 			r.recordInvalid(m)
 			continue
 		}
+		if plan.Full() {
+			// Limit reached; the invalid messages before this one were
+			// recorded all the same, so the report lists them.
+			return
+		}
 		if m = r.toSend(plan, m); m == nil {
 			continue
 		}
@@ -353,8 +360,7 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 		case r.input <- m:
 		case <-r.stopCtx.Done():
 			return
-		}
-		if plan.Full() {
+		case <-r.workCtx.Done(): // the workers are gone: nobody will take it
 			return
 		}
 	}
@@ -385,9 +391,13 @@ func (r *run) recordInvalid(m *Message) {
 	if r.cfg.Journal == nil {
 		return
 	}
+	to := m.To
+	if len(to) == 0 {
+		to = []string{fmt.Sprintf("(row %d)", m.Row)} // a record names someone
+	}
 	_, err := r.cfg.Journal.Add(&journal.Record{
-		Row: m.Row, Key: m.Key, Recipients: m.To, Status: journal.Failed,
-		Reply: "invalid: " + m.Invalid.Error(), MessageID: m.MessageID,
+		Row: m.Row, Key: m.Key, Recipients: to, Status: journal.Failed,
+		Reply: "invalid row: " + m.Invalid.Error(), MessageID: m.MessageID,
 	})
 	if err != nil {
 		r.fail(&StopError{Reason: ErrJournal, Err: err})
@@ -472,13 +482,14 @@ func (r *run) record(j *job, to []string, o outcome, final bool) {
 		Code: o.code, Enhanced: o.enhanced, Reply: o.reply, Attempts: j.attempts,
 		MessageID: j.m.MessageID, Fingerprint: j.m.Fingerprint,
 	}
-	var c *journal.Commit
+	var c commit // nil without a journal: nothing to wait for
 	if r.cfg.Journal != nil {
-		var err error
-		if c, err = r.cfg.Journal.Add(rec); err != nil {
+		jc, err := r.cfg.Journal.Add(rec)
+		if err != nil {
 			r.fail(&StopError{Reason: ErrJournal, Err: err})
 			return
 		}
+		c = jc
 	}
 	if final {
 		r.count(func(s *Summary) { s.Add(o.status, len(to)) })

@@ -583,6 +583,11 @@ func TestPoolUnreachable(t *testing.T) {
 	if !errors.As(err, &se) || sum.Sent != 0 {
 		t.Errorf("Run: %v, %+v", err, sum)
 	}
+	var ce *ConnectError
+	var ne *net.OpError
+	if !errors.As(err, &ce) || ce.Attempts != 3 || !errors.As(ce, &ne) {
+		t.Errorf("Run: %v, want a ConnectError of 3 attempts over the dial's error", err)
+	}
 }
 
 func TestPoolServerRestart(t *testing.T) {

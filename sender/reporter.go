@@ -7,7 +7,7 @@ import (
 )
 
 // reporter tells Progress of final outcomes once their records are
-// durable, in the order they were recorded, from a goroutine of its own: a
+// durable, in the order they were queued, from a goroutine of its own: a
 // slow progress display never holds back the journal's writer or a
 // connection.
 type reporter struct {
@@ -20,11 +20,18 @@ type reporter struct {
 	closing bool
 }
 
-// told is one outcome waiting to be told: its record, and the Commit that
+// told is one outcome waiting to be told: its record, and the commit that
 // makes it durable (nil without a journal).
 type told struct {
-	c *journal.Commit
+	c commit
 	r *journal.Record
+}
+
+// commit is what the reporter waits on before it tells an outcome: the
+// journal.Commit of its record.
+type commit interface {
+	Done() <-chan struct{}
+	Err() error
 }
 
 func newReporter(p Progress) *reporter {
@@ -34,7 +41,7 @@ func newReporter(p Progress) *reporter {
 }
 
 // tell queues r, to be told once c is done; it never blocks.
-func (rp *reporter) tell(c *journal.Commit, r *journal.Record) {
+func (rp *reporter) tell(c commit, r *journal.Record) {
 	rp.mu.Lock()
 	rp.queue = append(rp.queue, told{c, r})
 	rp.mu.Unlock()

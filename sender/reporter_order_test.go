@@ -1,71 +1,65 @@
 package sender
 
 import (
+	"errors"
 	"fmt"
-	"path/filepath"
+	"slices"
 	"testing"
 	"testing/synctest"
-
-	"golang.org/x/time/rate"
 
 	"github.com/mailshot/mailshot/sender/journal"
 )
 
-// heldProgress is a Progress whose Outcome waits for release, as a slow
-// display does, and notes whether each record's Commit was done by then.
-type heldProgress struct {
-	NoProgress
-	release chan struct{}
-	commits map[*journal.Record]*journal.Commit
-	told    []*journal.Record
-	durable []bool
+// heldCommit is a journal commit the test completes when it chooses.
+type heldCommit struct {
+	done chan struct{}
+	err  error
 }
 
-func (p *heldProgress) Outcome(r *journal.Record) {
-	<-p.release
-	select {
-	case <-p.commits[r].Done():
-		p.durable = append(p.durable, true)
-	default:
-		p.durable = append(p.durable, false)
+func newHeldCommit() *heldCommit            { return &heldCommit{done: make(chan struct{})} }
+func (c *heldCommit) Done() <-chan struct{} { return c.done }
+func (c *heldCommit) Err() error            { return c.err }
+func (c *heldCommit) complete(err error)    { c.err = err; close(c.done) }
+func (p *progressLog) toldRows() (rows []int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.records {
+		rows = append(rows, r.Row)
 	}
-	p.told = append(p.told, r)
+	return rows
 }
 
-func (p *heldProgress) Throttle(bool, rate.Limit) {}
-
-// TestReporterInOrderOnceDurable: the reporter tells Progress of each
-// outcome once its journal record is durable, in the order recorded, and
-// a slow Progress holds back neither tell nor the journal.
+// TestReporterInOrderOnceDurable: the reporter tells Progress of an
+// outcome only once its commit is done, never one whose write failed, and
+// in the order the outcomes were queued, whatever order the commits end in.
 func TestReporterInOrderOnceDurable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		j := openTestJournal(t, filepath.Join(t.TempDir(), "journal"))
-		p := &heldProgress{release: make(chan struct{}), commits: make(map[*journal.Record]*journal.Commit)}
+		p := &progressLog{}
 		rp := newReporter(p)
-		var recs []*journal.Record
-		for i := range 5 {
-			rec := &journal.Record{Row: i, Key: fmt.Sprint(i), Recipients: []string{"a@example.org"}, Status: journal.Sent}
-			c, err := j.Add(rec)
-			if err != nil {
-				t.Fatal(err)
+		var commits []*heldCommit
+		for i := range 4 {
+			c := newHeldCommit()
+			commits = append(commits, c)
+			rp.tell(c, &journal.Record{Row: i, Key: fmt.Sprint(i), Recipients: []string{"a@example.org"}, Status: journal.Sent})
+		}
+		rp.tell(nil, &journal.Record{Row: 4, Key: "4", Recipients: []string{"a@example.org"}, Status: journal.Sent}) // no journal
+		steps := []struct {
+			complete int
+			err      error
+			want     []int
+		}{
+			{1, nil, nil},         // the second is durable, the first not yet: nothing told
+			{0, nil, []int{0, 1}}, // now both, in order
+			{3, nil, []int{0, 1}}, // the fourth waits for the third
+			{2, errors.New("disk full"), []int{0, 1, 3, 4}}, // the third failed: never told
+		}
+		for _, s := range steps {
+			commits[s.complete].complete(s.err)
+			synctest.Wait()
+			if got := p.toldRows(); !slices.Equal(got, s.want) {
+				t.Fatalf("after commit %d: told rows %v, want %v", s.complete, got, s.want)
 			}
-			p.commits[rec] = c
-			recs = append(recs, rec)
-			rp.tell(c, rec) // returns at once, the Progress held up or not
 		}
-		synctest.Wait() // the reporter waits in the first Outcome
-		if len(p.told) != 0 {
-			t.Fatalf("told %d outcomes before the Progress was released", len(p.told))
-		}
-		close(p.release)
 		rp.close()
-		if len(p.told) != len(recs) {
-			t.Fatalf("told %d outcomes, want %d", len(p.told), len(recs))
-		}
-		for i := range recs {
-			if p.told[i] != recs[i] || !p.durable[i] {
-				t.Errorf("outcome %d: told row %d, durable %v; want row %d, durable", i, p.told[i].Row, p.durable[i], recs[i].Row)
-			}
-		}
 	})
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mailshot/mailshot/sender/journal"
+	"github.com/mailshot/mailshot/sender/smtp"
 )
 
 // record journals one outcome for recipients of m before a run.
@@ -120,7 +123,7 @@ func TestRunInvalid(t *testing.T) {
 	ts := (&testServer{t: t}).start()
 	j := journalFor(t)
 	msgs := testMessages(2, 1, 100)
-	bad := &Message{Key: "invalid row 3", Row: 3, To: []string{"(row 3)"}, Invalid: errors.New(`column "email": empty cell`)}
+	bad := &Message{Key: "invalid row 3", Row: 3, Invalid: errors.New(`column "email": empty cell`)}
 	sum, err := runPool(t, ts.config(j, nil), []*Message{msgs[0], bad, msgs[1]})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +136,7 @@ func TestRunInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := slices.IndexFunc(rep.Recipients, func(r journal.RecipientReport) bool { return r.Key == bad.Key })
-	if i < 0 || rep.Recipients[i].Status != journal.Failed || rep.Recipients[i].Reply != `invalid: column "email": empty cell` {
+	if i < 0 || rep.Recipients[i].Status != journal.Failed || rep.Recipients[i].Reply != `invalid row: column "email": empty cell` || rep.Recipients[i].To != "(row 3)" {
 		t.Errorf("report of the invalid message: %+v", rep.Recipients)
 	}
 }
@@ -192,5 +195,35 @@ func TestRunChanged(t *testing.T) {
 	}
 	if n := len(ts.accepted()); n != 2 {
 		t.Errorf("server got %d messages, want the first 2 only", n)
+	}
+}
+
+// TestRunWaitsForTheSequence stops a run on a fatal error while the
+// caller's sequence is in the middle of producing: Run returns only after
+// the sequence has, and never yields to it after it said stop.
+func TestRunWaitsForTheSequence(t *testing.T) {
+	ts := (&testServer{t: t, user: "alice@example.test", password: "right"}).start()
+	cfg := ts.config(nil, nil)
+	cfg.Credentials = func(context.Context) (smtp.Credentials, error) { return smtp.Credentials{Password: "wrong"}, nil }
+	var returned atomic.Bool
+	seq := func(yield func(*Message, error) bool) {
+		defer returned.Store(true)
+		for _, m := range testMessages(1000, 1, 100) {
+			time.Sleep(100 * time.Microsecond) // rendering
+			if !yield(m, nil) {
+				return
+			}
+		}
+		t.Error("the sequence ran to its end: Run did not stop it")
+	}
+	p, err := NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background(), seq); !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("Run: %v, want ErrAuthFailed", err)
+	}
+	if !returned.Load() {
+		t.Error("Run returned while the sequence was still running")
 	}
 }

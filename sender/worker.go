@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -153,7 +152,7 @@ func (w *worker) connectFailed(err error, prober bool) {
 	case reason != nil:
 		r.fail(&StopError{Reason: reason, Err: err})
 	case live == 0 && attempts > r.cfg.Retries:
-		r.fail(&StopError{Reason: ErrUnreachable, Err: fmt.Errorf("%d attempts to connect: %w", attempts, err)})
+		r.fail(&StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}})
 	case live == 0 && errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text):
 		// "421 4.7.0 too many connections" with none up: the server wants
 		// us to slow down. With some up, it only limits their number.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -107,6 +108,7 @@ var hints = []struct {
 	{as[*tls.CertificateVerificationError], say("the server's certificate is not signed by a CA this machine trusts: --tls-ca FILE adds a private CA's certificate (PEM)")},
 	{as[tls.RecordHeaderError], say("this port speaks plain SMTP first: use smtp://host:port, which upgrades with STARTTLS")},
 	{is(sender.ErrUnreachable), say("check the host and port in --smtp, the network, and --tls-ca for a private CA")},
+	{is(journal.ErrInUse), say("another mailshot is sending with this journal: wait for it to end, or name another file with --journal for another campaign")},
 	{is(sender.ErrJournal), say("the journal's disk may be full or read-only; the journal up to here is intact")},
 }
 
@@ -180,8 +182,10 @@ func describeStop(stop *sender.StopError) string {
 	}
 	cause := describeCause(stop.Err)
 	switch {
-	case errors.Is(stop.Reason, sender.ErrAuthFailed):
+	case errors.Is(stop.Reason, sender.ErrAuthFailed) && refusedByServer(stop.Err):
 		return "the server refused the login: " + cause
+	case errors.Is(stop.Reason, sender.ErrAuthFailed):
+		return "could not log in: " + cause
 	case errors.Is(stop.Reason, sender.ErrUnreachable):
 		return "no connection to the server: " + cause
 	case errors.Is(stop.Reason, sender.ErrJournal):
@@ -189,6 +193,9 @@ func describeStop(stop *sender.StopError) string {
 	}
 	return cause // ErrSource: the row or file says where
 }
+
+// refusedByServer reports whether err holds the server's own reply.
+func refusedByServer(err error) bool { return errors.As(err, new(*smtp.Error)) }
 
 // describeCause renders what went wrong in the SMTP client or below it.
 func describeCause(err error) string {
@@ -205,7 +212,17 @@ func describeCause(err error) string {
 	if errors.As(err, &attempts) && attempts.Attempts > 1 {
 		suffix = fmt.Sprintf(" (%d attempts)", attempts.Attempts)
 	}
+	var exit *exec.ExitError
 	switch {
+	case errors.Is(err, smtp.ErrEncryptionRequired):
+		return "the server offers no TLS, so the password was not sent" + suffix
+	case errors.As(err, &exit):
+		return "the password or token command failed: " + exit.Error()
+	case errors.Is(err, errors.ErrUnsupported) && !errors.As(err, &reply):
+		// The client's own words say what is missing ("AUTH: not offered
+		// by the server").
+		what := strings.TrimPrefix(err.Error(), "smtp: ")
+		return strings.TrimSuffix(what, ": "+errors.ErrUnsupported.Error()) + suffix
 	case errors.As(err, &reply):
 		return fmt.Sprintf("%s answered %s%s", reply.Command, replyText(reply), suffix)
 	case errors.As(err, &verify):

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
+	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
@@ -53,6 +54,16 @@ func TestErrorsSayOneLineAndOneHint(t *testing.T) {
 			&sender.StopError{Reason: sender.ErrAuthFailed, Err: &smtp.Error{Command: "AUTH", Reply: smtp.Reply{Code: 534, Enhanced: "5.7.9", Text: "Application-specific password required"}}},
 			"stopped: the server refused the login: AUTH answered 534 5.7.9 Application-specific password required",
 			"Gmail wants an app password", exitStopped},
+		{"no AUTH on a relay port",
+			&sender.StopError{Reason: sender.ErrAuthFailed, Err: fmt.Errorf("smtp: AUTH: not offered by the server (STARTTLS first?): %w", errors.ErrUnsupported)},
+			"stopped: could not log in: AUTH: not offered by the server (STARTTLS first?)",
+			"leave the user out of --smtp", exitStopped},
+		{"no TLS for the password",
+			&sender.StopError{Reason: sender.ErrAuthFailed, Err: fmt.Errorf("%w to 127.0.0.1", smtp.ErrEncryptionRequired)},
+			"stopped: could not log in: the server offers no TLS, so the password was not sent",
+			"use smtps://host:465", exitStopped},
+		{"journal in use", fmt.Errorf("journal j.jsonl: %w", journal.ErrInUse), "journal j.jsonl: in use by another process",
+			"another mailshot is sending with this journal", exitInvalid},
 		{"full disk",
 			&sender.StopError{Reason: sender.ErrJournal, Err: fmt.Errorf("journal j.jsonl: write: %w", &os.PathError{Op: "write", Path: "j.jsonl", Err: syscall.ENOSPC})},
 			"stopped: the journal could not be written: journal j.jsonl: write: write j.jsonl: no space left on device",

@@ -166,7 +166,7 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 			f.journal = f.in.name() + ".journal.jsonl"
 		}
 		if r.journal, err = journal.Open(f.journal); err != nil {
-			return cfg, withHint(err, "--journal names the file that records every outcome; another mailshot may be using it")
+			return cfg, err
 		}
 		fmt.Fprintf(r.stderr, "journal: %s\n", f.journal)
 	}
@@ -207,7 +207,7 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 		r.maxSize = max(r.maxSize, it.Message.SizeEstimate())
 		m := &sender.Message{Key: it.Key, To: it.Message.Recipients()}
 		if r.testTo != nil {
-			m.Key, m.To = "test "+it.Key, []string{r.testTo.Address}
+			m.Key, m.To = testKey(it), []string{r.testTo.Address}
 		}
 		r.plan.Add(m) // no fingerprint yet: a changed row is noticed while sending
 		return nil
@@ -260,7 +260,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 				if r.testTo != nil {
 					return nil
 				}
-				m = &sender.Message{Key: it.Key, Row: it.Row, To: []string{fmt.Sprintf("(row %d)", it.Row)}, Invalid: it.Err}
+				m = &sender.Message{Key: it.Key, Row: it.Row, Invalid: it.Err}
 			case it.DuplicateOf != 0:
 				return nil
 			case r.testTo != nil:
@@ -319,6 +319,9 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 	return nil
 }
 
+// testKey keys a row's test copy apart from the row itself.
+func testKey(it *merge.Item) string { return "test " + it.Key }
+
 // testMessage renders the test copy of a row for --test-to.
 func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
 	c := it.Message.TestCopy()
@@ -327,7 +330,7 @@ func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
 		return nil, err
 	}
 	return &sender.Message{
-		Key:       "test " + it.Key,
+		Key:       testKey(it),
 		Row:       it.Row,
 		MessageID: c.MessageID,
 		From:      c.From.Address,

@@ -103,11 +103,11 @@ var statusCodes = map[Status]uint64{
 func Open(path string) (*File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("journal: open journal: %w", err)
+		return nil, fmt.Errorf("journal: %w", err)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("journal: journal %s: %w", path, err)
+		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	j := &File{
 		path:    path,
@@ -121,7 +121,7 @@ func Open(path string) (*File, error) {
 	if err == nil {
 		j.out, err = newAppender(f, end)
 		if err != nil {
-			err = fmt.Errorf("journal: journal %s: %w", path, err)
+			err = fmt.Errorf("journal %s: %w", path, err)
 		}
 	}
 	if err != nil {
@@ -139,11 +139,11 @@ func Open(path string) (*File, error) {
 func (j *File) load() (end int64, err error) {
 	info, err := j.f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("journal: journal: %w", err)
+		return 0, fmt.Errorf("journal: %w", err)
 	}
 	if info.Size() == 0 {
 		if err := syncDir(filepath.Dir(j.path)); err != nil {
-			return 0, fmt.Errorf("journal: journal %s: %w", j.path, err)
+			return 0, fmt.Errorf("journal %s: %w", j.path, err)
 		}
 		return 0, nil
 	}
@@ -155,7 +155,7 @@ func (j *File) load() (end int64, err error) {
 		return 0, err
 	}
 	if err := trimTo(j.f, good); err != nil {
-		return 0, fmt.Errorf("journal: journal %s: cut torn last line: %w", j.path, err)
+		return 0, fmt.Errorf("journal %s: cut torn last line: %w", j.path, err)
 	}
 	return good, nil
 }
@@ -177,7 +177,7 @@ func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, 
 			return good, nil // "" or a line without its newline: torn
 		}
 		if err != nil {
-			return good, fmt.Errorf("journal: read journal %s: %w", name, err)
+			return good, fmt.Errorf("journal %s: read: %w", name, err)
 		}
 		off += int64(len(line))
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -193,7 +193,7 @@ func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, 
 			if _, peek := br.Peek(1); peek == io.EOF {
 				return good, nil // torn last line
 			}
-			return good, fmt.Errorf("journal: journal %s:%d: %w", name, n, err)
+			return good, fmt.Errorf("journal %s:%d: %w", name, n, err)
 		}
 		if err := fn(&rec); err != nil {
 			return good, err
@@ -230,12 +230,12 @@ func tornTail(br *bufio.Reader, name string, good, start int64, line []byte) err
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("journal: read journal %s: %w", name, err)
+			return fmt.Errorf("journal %s: read: %w", name, err)
 		}
 	}
 	if data := last + 1; data == size || data-good&^(directAlign-1) > maxTornSpan {
 		first := start + int64(bytes.IndexByte(line, 0))
-		return fmt.Errorf("journal: journal %s is damaged: NUL octets at offset %d, then records up to offset %d; "+
+		return fmt.Errorf("journal %s is damaged: NUL octets at offset %d, then records up to offset %d; "+
 			"it was left as it is: keep a copy, and cut it at the damage by hand or start a new journal", name, first, data)
 	}
 	return nil
@@ -389,10 +389,10 @@ func (j *File) Close() error {
 	<-j.stopped
 	err := j.err
 	if cerr := j.out.close(); cerr != nil && err == nil {
-		err = fmt.Errorf("journal: close journal: %w", cerr)
+		err = fmt.Errorf("journal %s: close: %w", j.path, cerr)
 	}
 	if cerr := j.f.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("journal: close journal: %w", cerr)
+		err = fmt.Errorf("journal %s: close: %w", j.path, cerr)
 	}
 	return err
 }

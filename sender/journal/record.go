@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"strings"
 	"time"
 )
@@ -89,6 +90,10 @@ func (t Totals) NotSent() int { return t.Failed + t.Deferred + t.Unknown }
 
 // All is the number of recipients counted.
 func (t Totals) All() int { return t.Sent + t.NotSent() }
+
+// ErrInUse is the cause of the error Open returns when another process
+// has the journal open: two runs must never append to one journal.
+var ErrInUse = errors.New("in use by another process")
 
 // SameRecipient reports whether two envelope addresses are one recipient
 // to the journal: equal but for the case of letters. The journal keeps one
