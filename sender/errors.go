@@ -3,6 +3,7 @@ package sender
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Reasons a run stops early, for errors.Is on the error [Pool.Run] returns.
@@ -24,7 +25,29 @@ var (
 	ErrInterrupted = errors.New("sender: interrupted")
 	// ErrSource: the sequence of messages given to Run yielded an error.
 	ErrSource = errors.New("sender: message source failed")
+	// ErrQuota: the server answered that the sender's account reached its
+	// provider's sending quota (Gmail's 5.4.5, Microsoft 365's
+	// SubmissionQuotaExceeded, SES's daily message quota). The message that
+	// got the reply and everything after it stay pending, never failed.
+	ErrQuota = errors.New("sender: sending quota reached")
+	// ErrDailyLimit: Config.DailyLimit recipients were sent in the last 24
+	// hours; the cause is a *DailyLimitError saying when room opens.
+	ErrDailyLimit = errors.New("sender: daily limit reached")
 )
+
+// DailyLimitError is the cause in a StopError with reason ErrDailyLimit:
+// how many recipients the rolling 24 hours hold, the limit, and when the
+// next message fits.
+type DailyLimitError struct {
+	Sent, Limit int
+	Next        time.Time
+}
+
+// Error says the count and when room opens.
+func (e *DailyLimitError) Error() string {
+	return fmt.Sprintf("%d of %d recipients sent in the last 24 hours; the next message fits at %s",
+		e.Sent, e.Limit, e.Next.Format(time.RFC3339))
+}
 
 // StopError is the error [Pool.Run] returns when the run stopped before
 // every message was handled. errors.Is(err, Reason) holds, and errors.As

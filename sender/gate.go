@@ -17,6 +17,7 @@ type gate struct {
 	live     int           // connections established and not yet closed
 	probing  bool          // with live == 0, one worker is connecting; the others wait
 	failures int           // consecutive failures to connect while no connection was up
+	ever     bool          // a connection was established in this run
 }
 
 func newGate() *gate {
@@ -54,6 +55,7 @@ func (g *gate) opened(prober bool) {
 		g.probing = false
 	}
 	g.live++
+	g.ever = true
 	g.failures = 0
 	g.broadcast()
 }
@@ -68,14 +70,15 @@ func (g *gate) release() {
 }
 
 // failed counts a failure to connect, and returns the failures in a row
-// while no connection was up and the connections up now.
-func (g *gate) failed() (inARow, live int) {
+// while no connection was up, the connections up now, and whether any
+// connection was established in this run.
+func (g *gate) failed() (inARow, live int, ever bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.live == 0 {
 		g.failures++
 	}
-	return g.failures, g.live
+	return g.failures, g.live, g.ever
 }
 
 // consecutiveFailures returns the failures to connect in a row while no

@@ -129,6 +129,17 @@ type Config struct {
 	// send that Run takes; it stops pulling its sequence at the next valid
 	// message after them (invalid ones before it are still recorded).
 	Limit int
+	// DailyLimit, when above 0, is the number of recipients that may be
+	// sent in any 24 hours, counted from the journal's sent records across
+	// runs and the recipients this run takes. At the limit Run stops taking
+	// messages and returns ErrDailyLimit, or, with WaitForRoom, waits until
+	// the oldest recipients counted are 24 hours old and goes on.
+	DailyLimit  int
+	WaitForRoom bool
+	// Now returns the time for DailyLimit; nil means time.Now (nil, except
+	// for tests).
+	Now func() time.Time
+
 	// Progress, if not nil, is told outcomes and throttling.
 	Progress Progress
 }
@@ -147,7 +158,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Endpoint.Username != "" && cfg.Credentials == nil {
 		return nil, errors.New("sender: endpoint has a user name but no credentials")
 	}
-	if cfg.Connections < 0 || cfg.MaxPerConn < 0 || cfg.Retries < 0 || cfg.Burst < 0 || cfg.Limit < 0 {
+	if cfg.Connections < 0 || cfg.MaxPerConn < 0 || cfg.Retries < 0 || cfg.Burst < 0 || cfg.Limit < 0 || cfg.DailyLimit < 0 {
 		return nil, errors.New("sender: negative count in configuration")
 	}
 	def := func(d *time.Duration, v time.Duration) {
@@ -169,6 +180,9 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = NoProgress{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Pool{cfg: cfg}, nil
 }
@@ -250,7 +264,8 @@ type run struct {
 	mu        sync.Mutex
 	summary   Summary // but Messages and Recipients, which sched counts
 	fatal     error
-	sourceErr error // what ended the caller's sequence early
+	sourceErr error            // what ended the caller's sequence early
+	limited   *DailyLimitError // Config.DailyLimit ended the run early
 
 	traceMu sync.Mutex // serialises the connections' transcript lines
 }
@@ -320,6 +335,8 @@ func (r *run) result(ctx context.Context) (*Summary, error) {
 		return &sum, &StopError{Reason: ErrInterrupted, Err: context.Cause(ctx)}
 	case r.sourceErr != nil:
 		return &sum, &StopError{Reason: ErrSource, Err: r.sourceErr}
+	case r.limited != nil:
+		return &sum, &StopError{Reason: ErrDailyLimit, Err: r.limited}
 	}
 	return &sum, nil
 }
@@ -332,6 +349,10 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 	defer close(r.input)
 	plan := &Plan{Journal: r.cfg.Journal, Resume: r.cfg.Resume, Limit: r.cfg.Limit}
 	defer r.count(func(s *Summary) { s.Skipped, s.Changed = plan.Skipped, plan.Changed })
+	var day *daily
+	if r.cfg.DailyLimit > 0 {
+		day = newDaily(r.cfg.DailyLimit, r.cfg.Journal, r.cfg.Now())
+	}
 	for m, err := range messages {
 		if err != nil {
 			// The messages taken so far are sent; then Run says why it
@@ -356,6 +377,9 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 		if m = r.toSend(plan, m); m == nil {
 			continue
 		}
+		if day != nil && !r.room(day, len(m.To)) {
+			return
+		}
 		select {
 		case r.input <- m:
 		case <-r.stopCtx.Done():
@@ -364,6 +388,29 @@ func (r *run) feed(messages iter.Seq2[*Message, error]) {
 			return
 		}
 	}
+}
+
+// room waits, under Config.WaitForRoom, until k more recipients fit
+// within Config.DailyLimit, and counts them. Without WaitForRoom, or when
+// the run stops meanwhile, it reports false, the run's end.
+func (r *run) room(day *daily, k int) bool {
+	for now := r.cfg.Now(); !day.fits(k, now); now = r.cfg.Now() {
+		next := day.next(k, now)
+		if !r.cfg.WaitForRoom || next.IsZero() {
+			r.mu.Lock()
+			r.limited = &DailyLimitError{Sent: day.used(now), Limit: day.limit, Next: next}
+			r.mu.Unlock()
+			return false
+		}
+		r.cfg.Progress.Paused(fmt.Sprintf("daily limit of %d recipients reached", day.limit), next)
+		ok := sleep(r.stopCtx, next.Sub(now))
+		r.cfg.Progress.Paused("", time.Time{})
+		if !ok {
+			return false
+		}
+	}
+	day.take(k, r.cfg.Now())
+	return true
 }
 
 // toSend returns m with only the recipients plan says to send, or nil

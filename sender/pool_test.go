@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -566,6 +567,8 @@ func TestPoolWrongPassword(t *testing.T) {
 	}
 }
 
+// A refused port at the run's first connection is a wrong address: the run
+// stops after that one attempt, not after a storm of retries.
 func TestPoolUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -575,7 +578,12 @@ func TestPoolUnreachable(t *testing.T) {
 	ln.Close() // nothing listens there any more
 	cfg := ts.config(nil, nil)
 	cfg.Retries = 2
+	cfg.RetryBase, cfg.RetryMax = time.Second, time.Second
+	start := time.Now()
 	sum, err := runPool(t, cfg, testMessages(5, 1, 100))
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("Run took %v: it waited for a retry", d)
+	}
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("Run: %v, want ErrUnreachable", err)
 	}
@@ -585,8 +593,20 @@ func TestPoolUnreachable(t *testing.T) {
 	}
 	var ce *ConnectError
 	var ne *net.OpError
-	if !errors.As(err, &ce) || ce.Attempts != 3 || !errors.As(ce, &ne) {
-		t.Errorf("Run: %v, want a ConnectError of 3 attempts over the dial's error", err)
+	if !errors.As(err, &ce) || ce.Attempts != 1 || !errors.As(ce, &ne) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Run: %v, want a ConnectError of 1 attempt over the dial's error", err)
+	}
+}
+
+// A host name that does not resolve stops the run at once too.
+func TestPoolHostNotFound(t *testing.T) {
+	cfg := (&testServer{t: t, addr: "no-such-host.invalid:25"}).config(nil, nil)
+	cfg.RetryBase, cfg.RetryMax = time.Second, time.Second
+	_, err := runPool(t, cfg, testMessages(2, 1, 100))
+	var dns *net.DNSError
+	var ce *ConnectError
+	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &dns) || !errors.As(err, &ce) || ce.Attempts != 1 {
+		t.Fatalf("Run: %v, want one attempt ending in a *net.DNSError", err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package sender
 
 import (
+	"time"
+
 	"golang.org/x/time/rate"
 
 	"github.com/mailshot/mailshot/sender/journal"
@@ -24,6 +26,10 @@ type Progress interface {
 	// Changed reports a message some of whose recipients were sent a
 	// version with another Fingerprint: they are not sent again.
 	Changed(m *Message)
+	// Paused reports that the pool waits, and why (the daily limit, say),
+	// until about until (zero: not known); a reason of "" reports that it
+	// goes on. Called from the goroutine that takes messages.
+	Paused(reason string, until time.Time)
 }
 
 // NoProgress is a [Progress] that ignores everything.
@@ -37,3 +43,6 @@ func (NoProgress) Throttle(bool, rate.Limit) {}
 
 // Changed does nothing.
 func (NoProgress) Changed(*Message) {}
+
+// Paused does nothing.
+func (NoProgress) Paused(string, time.Time) {}

@@ -42,6 +42,7 @@ func (p *stuckProgress) Outcome(r *journal.Record) {
 }
 func (p *stuckProgress) Throttle(bool, rate.Limit) {}
 func (p *stuckProgress) Changed(*Message)          {}
+func (p *stuckProgress) Paused(string, time.Time)  {}
 
 // TestProgressNeverHoldsBackSending: a display stuck on its first outcome
 // does not slow the batch; every message is delivered while it is stuck,

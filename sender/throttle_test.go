@@ -50,6 +50,7 @@ type progressLog struct {
 	records  []*journal.Record
 	throttle []throttleEvent
 	changed  []*Message
+	paused   []string // reasons, "" for going on
 }
 
 type throttleEvent struct {
@@ -73,6 +74,12 @@ func (p *progressLog) Changed(m *Message) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.changed = append(p.changed, m)
+}
+
+func (p *progressLog) Paused(reason string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = append(p.paused, reason)
 }
 
 func (p *progressLog) throttleEvents() []throttleEvent {

@@ -151,16 +151,20 @@ func (w *worker) decide(j *job, res *smtp.Result, err error) (*decisions, bool) 
 		throttled = throttled || t
 		ds.add(d, j.to[i])
 	}
+	if v.quota != nil {
+		w.r.fail(&StopError{Reason: ErrQuota, Err: v.quota})
+	}
 	return ds, throttled
 }
 
 // verdict is what one transaction's result means for its recipients.
 type verdict struct {
-	tx            decision // for the recipients the server accepted
-	err           error    // the transaction's
-	accepted      int      // recipients the server accepted
-	wentAhead     bool     // the message went through, committed, or has a final outcome
-	refusedAtRcpt bool     // it failed at RCPT: every recipient tried was refused
+	tx            decision    // for the recipients the server accepted
+	err           error       // the transaction's
+	accepted      int         // recipients the server accepted
+	wentAhead     bool        // the message went through, committed, or has a final outcome
+	refusedAtRcpt bool        // it failed at RCPT: every recipient tried was refused
+	quota         *smtp.Error // a recipient was refused with a sender-quota reply
 }
 
 func newVerdict(res *smtp.Result, err error, tx decision) *verdict {
@@ -211,6 +215,11 @@ func (v *verdict) notTried() decision {
 // with se, and whether se was throttling.
 func (v *verdict) refused(se *smtp.Error) (decision, bool) {
 	switch {
+	case senderQuota(se):
+		if v.quota == nil {
+			v.quota = se
+		}
+		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
 	case se.Permanent():
 		return decision{settled, replyOutcome(journal.Failed, se.Reply)}, false
 	case tooManyRecipients(se) && v.accepted > 0:
@@ -290,6 +299,11 @@ func (w *worker) classify(err error, res *smtp.Result) (d decision, throttled bo
 	case errors.As(err, &se) && se.Command == "MAIL" && se.Code == 530:
 		// RFC 4954 §6: authentication required. Every message would fail.
 		r.fail(&StopError{Reason: ErrAuthFailed, Err: err})
+		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
+	case senderQuota(se):
+		// The sender's quota, not this message's fault: it stays pending,
+		// and so does everything after it.
+		r.fail(&StopError{Reason: ErrQuota, Err: err})
 		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
 	case se != nil && se.Permanent():
 		return decision{settled, replyOutcome(journal.Failed, se.Reply)}, false

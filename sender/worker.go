@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mailshot/mailshot/sender/smtp"
@@ -144,13 +146,18 @@ func (w *worker) connected(c *smtp.Client, prober bool) {
 func (w *worker) connectFailed(err error, prober bool) {
 	r := w.r
 	w.failures++
-	attempts, live := r.gate.failed()
+	attempts, live, ever := r.gate.failed()
 	// A prober keeps the gate through its backoff: the others wait for it.
 	w.holdsGate = prober
 	var se *smtp.Error
 	switch reason := fatalConnectError(err); {
 	case reason != nil:
 		r.fail(&StopError{Reason: reason, Err: err})
+	case !ever && isConfigurationError(err):
+		// The run's first connection: a refused port or a name that does
+		// not resolve is a mistake in the server's address, not an outage
+		// that retries would outlast.
+		r.fail(&StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}})
 	case live == 0 && attempts > r.cfg.Retries:
 		r.fail(&StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}})
 	case live == 0 && errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text):
@@ -253,6 +260,22 @@ func fatalConnectError(err error) error {
 		return ErrUnreachable
 	}
 	return nil
+}
+
+// isConfigurationError reports a failure to connect that, met by the first
+// connection of a run, says the server's address is wrong: the port
+// refuses connections, the host name does not resolve, or nothing answers
+// at all within the dial timeout.
+func isConfigurationError(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return !dns.Temporary()
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && op.Timeout()
 }
 
 // isTLSSetupError reports a TLS failure that another attempt would meet

@@ -37,16 +37,20 @@ type File struct {
 	out  appender // makes groups durable; only the flusher uses it
 	seed seed
 
-	mu      sync.Mutex
-	cond    *sync.Cond // signals the flusher: a batch to write, or closing
-	index   map[uint64]uint64
-	totals  [statusCount]int
-	buf     []byte  // encoded records of cur, not yet written
-	cur     *Commit // group being filled, nil when buf is empty
-	last    *Commit // most recent group, to wait for everything added
-	err     error   // first write or sync error; later appends fail with it
-	closing bool
-	stopped chan struct{} // closed when the flusher returns
+	mu       sync.Mutex
+	cond     *sync.Cond // signals the flusher: a batch to write, or closing
+	index    map[uint64]uint64
+	totals   [statusCount]int
+	opened   time.Time       // when Open was called
+	recent   []Stamp         // recipients sent since 24 h before opened
+	used     bool            // the file holds a header or a record
+	campaign json.RawMessage // the header, or nil
+	buf      []byte          // encoded records of cur, not yet written
+	cur      *Commit         // group being filled, nil when buf is empty
+	last     *Commit         // most recent group, to wait for everything added
+	err      error           // first write or sync error; later appends fail with it
+	closing  bool
+	stopped  chan struct{} // closed when the flusher returns
 
 	// syncs counts fsync calls, so that tests see group commit at work.
 	syncs atomic.Int64
@@ -115,6 +119,7 @@ func Open(path string) (*File, error) {
 		seed:    newSeed(),
 		index:   make(map[uint64]uint64),
 		stopped: make(chan struct{}),
+		opened:  time.Now(),
 	}
 	j.cond = sync.NewCond(&j.mu)
 	end, err := j.load()
@@ -147,13 +152,14 @@ func (j *File) load() (end int64, err error) {
 		}
 		return 0, nil
 	}
-	good, err := readRecords(j.f, j.path, func(r *Record) error {
+	good, err := readJournal(j.f, j.path, func(h []byte) { j.campaign = h }, func(r *Record) error {
 		j.remember(r)
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
+	j.used = good > 0
 	if err := trimTo(j.f, good); err != nil {
 		return 0, fmt.Errorf("journal %s: cut torn last line: %w", j.path, err)
 	}
@@ -166,10 +172,31 @@ func (j *File) load() (end int64, err error) {
 // last record (no record holds a NUL octet). Anything else is an error;
 // see tornTail for how NUL octets are told apart from damage.
 func readRecords(r io.Reader, name string, fn func(*Record) error) (good int64, err error) {
+	return readJournal(r, name, nil, fn)
+}
+
+// readJournal is readRecords that also hands the journal's campaign
+// header, if its first line is one, to header (nil: ignore it). A file
+// whose first line is neither a header nor a record, nor the beginning of
+// one torn by a crash, is not a journal: ErrNotJournal, and nothing is cut.
+func readJournal(r io.Reader, name string, header func([]byte), fn func(*Record) error) (good int64, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var off int64
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
+		if n == 1 && len(line) > 0 {
+			if !looksLikeJournal(line) {
+				return 0, fmt.Errorf("%s: %w", name, ErrNotJournal)
+			}
+			if h, ok := campaignLine(line); ok && err == nil {
+				if header != nil {
+					header(h)
+				}
+				off += int64(len(line))
+				good = off
+				continue
+			}
+		}
 		if bytes.IndexByte(line, 0) >= 0 {
 			return good, tornTail(br, name, good, off, line)
 		}
@@ -265,6 +292,7 @@ func (j *File) remember(r *Record) {
 		j.index[k] = st<<56 | fp
 		j.totals[st]++
 	}
+	j.rememberSent(r)
 }
 
 // seed is the key of the hashes that stand for recipients and fingerprints
@@ -320,6 +348,7 @@ func (j *File) Add(r *Record) (*Commit, error) {
 		return nil, fmt.Errorf("journal %s: add after close", j.path)
 	}
 	j.buf = appendRecord(j.buf, r)
+	j.used = true
 	if j.cur == nil {
 		j.cur = &Commit{done: make(chan struct{})}
 		j.last = j.cur

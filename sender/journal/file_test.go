@@ -272,14 +272,14 @@ func TestJournalTornTailVariants(t *testing.T) {
 
 func TestJournalCorruptMiddleLine(t *testing.T) {
 	good, _ := journalBytes(t, rec("k1", Sent, "a@example.com"))
-	data := slices.Concat([]byte("{not json}\n"), good)
+	data := slices.Concat(good, []byte("{not json}\n"), good)
 	path := filepath.Join(t.TempDir(), "j")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(path)
-	if err == nil || !strings.Contains(err.Error(), path+":1:") {
-		t.Fatalf("Open of a journal with a corrupt first line: %v, want an error at line 1", err)
+	if err == nil || !strings.Contains(err.Error(), path+":2:") {
+		t.Fatalf("Open of a journal with a corrupt second line: %v, want an error at line 2", err)
 	}
 	// Nothing was cut.
 	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {

@@ -28,6 +28,8 @@ type Report struct {
 	// Recipients lists every recipient, ordered by row, then as first
 	// journalled.
 	Recipients []RecipientReport `json:"recipients"`
+	// Campaign is the journal's header (see File.SetCampaign), or nil.
+	Campaign json.RawMessage `json:"-"`
 }
 
 // CodeCount is the number of recipients whose latest outcome had one reply
@@ -121,7 +123,7 @@ func ReadReport(path string) (*Report, error) {
 	seed := newSeed()
 	where := make(map[uint64]int)
 	rep := &Report{Recipients: []RecipientReport{}}
-	_, err = readRecords(f, path, func(r *Record) error {
+	_, err = readJournal(f, path, func(h []byte) { rep.Campaign = h }, func(r *Record) error {
 		reply := r.Reply
 		if r.Enhanced != "" {
 			reply = r.Enhanced + " " + r.Reply
