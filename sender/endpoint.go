@@ -37,8 +37,15 @@ const (
 // URLError is the error ParseURL returns for a URL it refuses. It never
 // quotes the URL, which could hold a password.
 type URLError struct {
-	Err error // what is wrong: ErrPasswordInURL, or a description
+	Err error // what is wrong: ErrPasswordInURL, ErrNoScheme, or a description
+	// Suggest, for ErrNoScheme, is the URL meant, with smtp:// before
+	// it, when the input holds no user name and so no secret.
+	Suggest string
 }
+
+// ErrNoScheme is the cause of a URLError for host:port without smtp:// or
+// smtps:// before it.
+var ErrNoScheme = errors.New("no scheme: write smtp:// (STARTTLS) or smtps:// (implicit TLS) before the host")
 
 // Error says what is wrong with the URL.
 func (e *URLError) Error() string { return "smtp URL: " + e.Err.Error() }
@@ -60,6 +67,13 @@ var ErrPasswordInURL = errors.New("must not contain a password")
 // password in the URL is refused: command lines are visible to other users
 // of the machine, so credentials come from elsewhere.
 func ParseURL(s string) (*Endpoint, error) {
+	if !strings.Contains(s, "://") && !strings.HasPrefix(strings.ToLower(s), "smtp") {
+		e := &URLError{Err: ErrNoScheme}
+		if !strings.Contains(s, "@") && validHost(strings.Split(s, ":")[0]) {
+			e.Suggest = "smtp://" + s
+		}
+		return nil, e
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// url's errors quote the whole input, or a part of it, which could

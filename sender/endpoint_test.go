@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -41,6 +42,8 @@ func TestParseURLErrors(t *testing.T) {
 		{"smtp://alice:hunter2@mail.example.com", "must not contain a password"},
 		{"smtp://alice@example.com:hunter2@mail.example.com", "must not contain a password"},
 		{"mail.example.com:587", "scheme"},
+		{"127.0.0.1:2525", "no scheme"},
+		{"alice@mail.example.com:587", "no scheme"},
 		{"http://mail.example.com", `scheme "http"`},
 		{"smtp://mail.example.com/path", "only scheme"},
 		{"smtp://mail.example.com?auth=plain", "only scheme"},
@@ -103,4 +106,20 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("ParseURL(%q) = %+v; its String %q parses to %+v, %v", s, e, e.String(), again, err)
 		}
 	})
+}
+
+// host:port without a scheme suggests the URL meant, unless the input has
+// a user name, which is never echoed.
+func TestParseURLSuggestsScheme(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:2525":             "smtp://127.0.0.1:2525",
+		"mail.example.com":           "smtp://mail.example.com",
+		"alice@mail.example.com:587": "",
+	} {
+		_, err := ParseURL(in)
+		var ue *URLError
+		if !errors.As(err, &ue) || !errors.Is(err, ErrNoScheme) || ue.Suggest != want {
+			t.Errorf("ParseURL(%q) = %v (suggest %q), want ErrNoScheme suggesting %q", in, err, ue.Suggest, want)
+		}
+	}
 }

@@ -95,6 +95,14 @@ var hints = []struct {
 	hint  func(error) string
 }{
 	{is(sender.ErrPasswordInURL), say("give the password in $" + passwordEnv + " or --password-file, and only user@ in the --smtp URL")},
+	{func(err error) bool {
+		var ue *sender.URLError
+		return errors.As(err, &ue) && ue.Suggest != ""
+	}, func(err error) string {
+		var ue *sender.URLError
+		errors.As(err, &ue)
+		return "write --smtp " + ue.Suggest + " (STARTTLS), or smtps:// for implicit TLS"
+	}},
 	{as[*sender.URLError], say("write --smtp smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS)")},
 	{as[*sender.RateError], say("write --rate N/s, N/m or N/h, e.g. 600/m")},
 	{is(merge.ErrNoSuchColumn), say("--where COLUMN=VALUE names a column of the data's header row")},
@@ -190,6 +198,8 @@ func describeStop(stop *sender.StopError) string {
 		return "no connection to the server: " + cause
 	case errors.Is(stop.Reason, sender.ErrJournal):
 		return "the journal could not be written: " + cause
+	case errors.Is(stop.Reason, sender.ErrQuota):
+		return "the account's sending quota was reached: " + cause
 	}
 	return cause // ErrSource: the row or file says where
 }

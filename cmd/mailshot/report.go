@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender/journal"
@@ -18,13 +19,26 @@ type reportFlags struct {
 	journal   string
 	json      bool
 	failedCSV string
-	in        inputFlags // the send's template and data, for --failed-csv
+	force     bool
+	in        inputFlags // the send's template and data, for --failed-csv; default: the journal's campaign
+}
+
+// resendCommand is the send that goes through the rows --failed-csv wrote,
+// under the same journal, with every input flag the send had.
+func resendCommand(in *inputFlags, csvPath, journalPath string) string {
+	parts := []string{"mailshot send", "-t", shellQuote(in.template), "-d", shellQuote(csvPath)}
+	if in.attachments != "" {
+		parts = append(parts, "--attachments", shellQuote(in.attachments))
+	}
+	parts = append(parts, "--journal", shellQuote(journalPath), "--other-data", "--retry-failed", "--smtp URL")
+	return strings.Join(parts, " ")
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.journal, "journal", "", "journal `FILE` written by mailshot send")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
-	fs.StringVar(&f.failedCSV, "failed-csv", "", "write every recipient not sent to `FILE`: the data's columns plus status, code and reply (needs the send's -t and -d)")
+	fs.StringVar(&f.failedCSV, "failed-csv", "", "write every recipient not sent to `FILE`: the data's columns plus status, code and reply (template and data from the journal's campaign unless -t and -d say otherwise)")
+	fs.BoolVar(&f.force, "force", false, "let --failed-csv replace an existing file")
 	f.in.register(fs)
 }
 
@@ -44,11 +58,17 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError{errors.New("report needs --journal FILE (send prints its journal's name when it starts)")}
 	}
 	r, err := journal.ReadReport(path)
+	if errors.Is(err, journal.ErrNotJournal) {
+		return withHint(fmt.Errorf("%s is not a mailshot journal", path), "send prints its journal's name when it starts")
+	}
 	if err != nil {
 		return err
 	}
 	if f.failedCSV != "" {
-		if err := writeFailedCSV(ctx, &f.in, path, r, f.failedCSV, stderr); err != nil {
+		if err := f.fromCampaign(r); err != nil {
+			return err
+		}
+		if err := writeFailedCSV(ctx, &f, r, stderr); err != nil {
 			return err
 		}
 	}
@@ -58,12 +78,41 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return r.WriteText(stdout)
 }
 
+// fromCampaign fills in the input flags not given from the journal's
+// campaign header: the send's template, data, sheet, delimiter and
+// attachments.
+func (f *reportFlags) fromCampaign(r *journal.Report) error {
+	c, err := journalCampaign(r)
+	if err != nil || c == nil {
+		return err
+	}
+	fill := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	fill(&f.in.template, c.Template)
+	fill(&f.in.data, c.Data)
+	fill(&f.in.sheet, c.Sheet)
+	fill(&f.in.delimiter, c.Delimiter)
+	fill(&f.in.attachments, c.Attachments)
+	return nil
+}
+
 // writeFailedCSV writes the data rows of the recipients the journal does
 // not have as sent, with the columns of the data plus status, code and
-// reply, to path.
-func writeFailedCSV(ctx context.Context, in *inputFlags, journalPath string, r *journal.Report, path string, stderr io.Writer) error {
+// reply, to --failed-csv: a new file, or an existing one with --force, and
+// never one of the inputs.
+func writeFailedCSV(ctx context.Context, f *reportFlags, r *journal.Report, stderr io.Writer) error {
+	in, journalPath, path := &f.in, f.journal, f.failedCSV
 	if in.template == "" || in.data == "" {
-		return usageError{errors.New("--failed-csv needs the send's -t DIR and -d FILE, to copy the rows from the data")}
+		return usageError{errors.New("--failed-csv needs the send's -t DIR and -d FILE: this journal does not name them")}
+	}
+	if sameFile(path, journalPath) {
+		return usageError{fmt.Errorf("--failed-csv %s is the journal; name a new file", path)}
+	}
+	if err := notAnInput(path, in); err != nil {
+		return err
 	}
 	b, err := in.batch()
 	if err != nil {
@@ -75,7 +124,14 @@ func writeFailedCSV(ctx context.Context, in *inputFlags, journalPath string, r *
 			notSent[rc.Key] = append(notSent[rc.Key], rc)
 		}
 	}
-	out, err := os.Create(path)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if f.force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	out, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return withHint(fmt.Errorf("--failed-csv %s exists; it was left as it is", path), "name a new file, or add --force to replace it")
+	}
 	if err != nil {
 		return fmt.Errorf("--failed-csv: %w", err)
 	}
@@ -122,8 +178,7 @@ func writeFailedCSV(ctx context.Context, in *inputFlags, journalPath string, r *
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("--failed-csv: %w", err)
 	}
-	fmt.Fprintf(stderr, "wrote %d rows not sent to %s; after fixing them: mailshot send -t %s -d %s --journal %s --retry-failed --smtp ...\n",
-		rows, path, shellQuote(in.template), shellQuote(path), shellQuote(journalPath))
+	fmt.Fprintf(stderr, "wrote %d rows not sent to %s; after fixing them: %s\n", rows, path, resendCommand(in, path, journalPath))
 	if len(notSent) > 0 {
 		fmt.Fprintf(stderr, "warning: %d messages not sent are no longer in %s (changed data?)\n", len(notSent), b.Data)
 	}

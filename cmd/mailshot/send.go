@@ -40,12 +40,22 @@ type sendFlags struct {
 	trace         string
 	helo          string
 	testTo        string
+	otherData     bool
+	dryRun        bool
+	dailyLimit    int
+	wait          bool
+	tlsInsecure   bool
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
 	f.in.register(fs)
 	fs.StringVar(&f.smtpURL, "smtp", "", "server `URL`: smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS); no user means no AUTH")
-	fs.StringVar(&f.journal, "journal", "", "journal `FILE` (default: TEMPLATE-DATA.journal.jsonl in the current directory)")
+	fs.StringVar(&f.journal, "journal", "", "journal `FILE` (default: DATA.TEMPLATE-HASH.journal.jsonl beside the data file, the same for this template and data from any directory)")
+	fs.BoolVar(&f.otherData, "other-data", false, "send this data file under a --journal started with another one (the rows report --failed-csv wrote, fixed)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "do everything but send: check every row, log in to the server, compare sizes, read the journal; nothing is sent or journalled")
+	fs.IntVar(&f.dailyLimit, "daily-limit", 0, "send to at most `N` recipients in any 24 hours, counted from the journal across runs (0: no limit)")
+	fs.BoolVar(&f.wait, "wait", false, "at --daily-limit, wait until there is room again instead of stopping")
+	fs.BoolVar(&f.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (a lab relay with a self-signed certificate; never for a real server)")
 	fs.IntVar(&f.connections, "connections", sender.DefaultConnections, "`N` connections, each reused for many messages")
 	fs.StringVar(&f.rate, "rate", "", "at most `R` messages: 10/s, 600/m, 3000/h (default: unlimited)")
 	fs.IntVar(&f.burst, "burst", 1, "messages that may go at once within --rate")
@@ -77,12 +87,10 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := r.setUp(ctx, stdin)
+	cfg, err := r.setUp(ctx)
+	defer r.closeJournal()
 	if err != nil {
 		return err
-	}
-	if r.journal != nil {
-		defer r.journal.Close()
 	}
 	if trace, ok := cfg.Client.Trace.(io.Closer); ok {
 		defer trace.Close()
@@ -91,9 +99,24 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if checked == nil || err != nil {
 		return err
 	}
+	// The password is asked for only now: after the data is known to be
+	// good, and not at all when there is nothing to send.
+	if cfg.Credentials, err = r.f.cred.credentials(ctx, cfg.Endpoint, stdin, r.stderr); err != nil {
+		return err
+	}
+	if r.f.dryRun {
+		return r.dryRun(ctx, cfg)
+	}
+	if err := r.startCampaign(ctx); err != nil {
+		return err
+	}
 	r.setMemoryLimit()
 	view := newProgressView(stderr, r.plan.Recipients, r.batch.Data)
 	cfg.Progress = view
+	if r.testTo != nil {
+		r.failures = &failureLog{Progress: view}
+		cfg.Progress = r.failures
+	}
 	pool, err := sender.NewPool(cfg)
 	if err != nil {
 		view.finish()
@@ -111,9 +134,13 @@ type sendRun struct {
 	args           []string
 	stdout, stderr io.Writer
 
-	batch   *merge.Batch
-	journal *journal.File // nil for a test send: nothing is journalled
-	testTo  *mail.Address // --test-to, or nil
+	batch    *merge.Batch
+	journal  *journal.File // nil for a test send or a dry run without one: nothing is journalled
+	created  bool          // this run created the journal's file
+	campaign *campaign     // what this run sends; written to a new journal
+	earlier  *campaign     // what the journal says it is about, or nil
+	testTo   *mail.Address // --test-to, or nil
+	failures *failureLog   // a test send's failures, to say why
 
 	// What the preflight found.
 	stats   merge.Stats
@@ -121,16 +148,24 @@ type sendRun struct {
 	maxSize int // an estimate of the largest message, in octets
 }
 
-// setUp checks the flags, loads the template, reads the credentials and
-// opens the journal, and returns the pool's configuration.
-func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, error) {
+// setUp checks the flags, loads the template and opens the journal, and
+// returns the pool's configuration, without credentials.
+func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 	f := &r.f
 	var cfg sender.Config
 	if f.smtpURL == "" {
 		return cfg, usageError{errors.New("send needs --smtp URL, e.g. smtp://user@smtp.example.com:587")}
 	}
-	if f.connections < 1 || f.burst < 1 || f.maxPerConn < 0 || f.retries < 0 || f.limit < 0 {
-		return cfg, usageError{errors.New("--connections and --burst must be at least 1; --max-per-conn, --retries and --limit not negative")}
+	if f.connections < 1 || f.burst < 1 || f.maxPerConn < 0 || f.retries < 0 || f.limit < 0 || f.dailyLimit < 0 {
+		return cfg, usageError{errors.New("--connections and --burst must be at least 1; --max-per-conn, --retries, --limit and --daily-limit not negative")}
+	}
+	if f.wait && f.dailyLimit == 0 {
+		return cfg, usageError{errors.New("--wait goes with --daily-limit N")}
+	}
+	if f.helo != "" {
+		if err := checkHelo(f.helo); err != nil {
+			return cfg, usageError{err}
+		}
 	}
 	ep, err := sender.ParseURL(f.smtpURL)
 	if err != nil {
@@ -149,9 +184,12 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 			return cfg, withHint(err, "--tls-ca takes the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
 		}
 	}
-	creds, err := f.cred.credentials(ctx, ep, stdin, r.stderr)
-	if err != nil {
-		return cfg, err
+	if f.tlsInsecure {
+		if tlsConfig == nil {
+			tlsConfig = &tls.Config{}
+		}
+		tlsConfig.InsecureSkipVerify = true
+		fmt.Fprintf(r.stderr, "warning: --tls-insecure: the server's certificate is not verified, so anyone between here and %s can read the password and the mail\n", ep.Host)
 	}
 	if f.testTo != "" {
 		if r.testTo, err = mail.ParseAddress(f.testTo); err != nil {
@@ -161,18 +199,11 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 			f.limit = 1
 		}
 		fmt.Fprintf(r.stderr, "test send: the first %d messages go only to %s, nothing is journalled\n", f.limit, r.testTo.Address)
-	} else {
-		if f.journal == "" {
-			f.journal = f.in.name() + ".journal.jsonl"
-		}
-		if r.journal, err = journal.Open(f.journal); err != nil {
-			return cfg, err
-		}
-		fmt.Fprintf(r.stderr, "journal: %s\n", f.journal)
+	} else if err := r.openJournal(); err != nil {
+		return cfg, err
 	}
 	cfg = sender.Config{
 		Endpoint:    ep,
-		Credentials: creds,
 		Connections: f.connections,
 		MaxPerConn:  f.maxPerConn,
 		Rate:        limit,
@@ -181,6 +212,8 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 		Journal:     r.journal,
 		Resume:      journal.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown},
 		Limit:       f.limit,
+		DailyLimit:  f.dailyLimit,
+		WaitForRoom: f.wait,
 	}
 	cfg.Client.TLSConfig = tlsConfig
 	cfg.Client.LocalName = f.helo
@@ -199,6 +232,7 @@ func (r *sendRun) setUp(ctx context.Context, stdin io.Reader) (sender.Config, er
 // checked batch, or nil when there is nothing to send.
 func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Checked, error) {
 	r.plan = sender.Plan{Journal: cfg.Journal, Resume: cfg.Resume, Limit: cfg.Limit}
+	anySent := cfg.Journal != nil && cfg.Journal.Totals().Sent > 0
 	checked, stats, err := r.batch.Preflight(ctx, func(it *merge.Item) error {
 		printRow(r.stderr, r.batch.Data, it)
 		if it.Err != nil || it.DuplicateOf != 0 {
@@ -208,8 +242,11 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 		m := &sender.Message{Key: it.Key, To: it.Message.Recipients()}
 		if r.testTo != nil {
 			m.Key, m.To = testKey(it), []string{r.testTo.Address}
+		} else if anySent {
+			// Only then can a recipient have had another version.
+			m.Fingerprint = it.Message.Fingerprint()
 		}
-		r.plan.Add(m) // no fingerprint yet: a changed row is noticed while sending
+		r.plan.Add(m)
 		return nil
 	})
 	r.stats = stats
@@ -228,6 +265,11 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 	}
 	r.reportPlan()
 	if r.plan.Recipients == 0 && (!r.f.skipInvalid || stats.Invalid == 0) {
+		if r.plan.Changed > 0 && r.plan.Changed == r.plan.Skipped.All() {
+			fmt.Fprintf(r.stdout, "nothing to send: all %d recipients already got an earlier version of this %s\n", r.plan.Skipped.Sent, r.changedWhat())
+			fmt.Fprintf(r.stderr, "hint: to send this version to them all, start a new campaign with --journal NEW\n")
+			return nil, nil
+		}
 		fmt.Fprintln(r.stdout, "nothing to send")
 		if r.plan.Skipped.NotSent() > 0 {
 			return nil, statusError{status: exitIncomplete, msg: "incomplete"}
@@ -245,7 +287,19 @@ func (r *sendRun) reportPlan() {
 		fmt.Fprintf(w, "resuming: %d recipients already sent; %d failed and %d unknown left alone (--retry-failed, --resend-unknown)\n",
 			p.Skipped.Sent, p.Skipped.Failed, p.Skipped.Unknown)
 	}
+	if p.Changed > 0 && p.Recipients > 0 {
+		fmt.Fprintf(w, "warning: %d messages already went out in an earlier version of this %s and are not sent again\n", p.Changed, r.changedWhat())
+	}
 	fmt.Fprintf(w, "to send: %d messages to %d recipients\n", p.Messages, p.Recipients)
+}
+
+// changedWhat names what changed since the journal's campaign started:
+// the template, when its files differ, else the rows.
+func (r *sendRun) changedWhat() string {
+	if r.templateChanged() {
+		return "template (changed since " + r.earlier.Started.Local().Format("2006-01-02 15:04") + ")"
+	}
+	return "campaign (its rows changed)"
 }
 
 // messages is the sequence the pool sends: the checked batch's second
@@ -304,8 +358,16 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 	case err != nil && r.testTo != nil:
 		fmt.Fprintf(r.stderr, "mailshot: test send %s\n", describe(stopped(err)))
 		return statusError{status: exitStopped, msg: "stopped"}
+	case r.failures != nil && sum.NotSent() > 0:
+		for _, l := range r.failures.lines {
+			fmt.Fprintf(r.stderr, "test send: %s\n", l)
+		}
+		if r.failures.more > 0 {
+			fmt.Fprintf(r.stderr, "test send: and %d more not sent\n", r.failures.more)
+		}
+		return statusError{status: exitIncomplete, msg: "incomplete"}
 	case err != nil:
-		return stoppedError(err, r.args, r.f.journal, r.stderr)
+		return r.stoppedError(err)
 	case sum.Unsettled() > 0:
 		// Never claim success for recipients without an outcome.
 		fmt.Fprintf(r.stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n", sum.Unsettled())
@@ -349,14 +411,47 @@ func printSummary(w io.Writer, s *sender.Summary) {
 }
 
 // stoppedError explains why a run stopped early, prints the command that
-// resumes it, and returns exit status 3.
-func stoppedError(err error, args []string, journalPath string, stderr io.Writer) error {
-	fmt.Fprintf(stderr, "mailshot: %s\n", describe(stopped(err)))
-	if hint := hintFor(err); hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
+// resumes it, and returns exit status 3. A stop at a quota or the daily
+// limit ends with the line that says when there is room again.
+func (r *sendRun) stoppedError(err error) error {
+	stderr := r.stderr
+	resume := resumeCommand(r.args, r.f.journal)
+	var le *sender.DailyLimitError
+	switch {
+	case errors.As(err, &le):
+		fmt.Fprintf(stderr, "resume with: %s (or add --wait to wait for room)\n", resume)
+		fmt.Fprintf(stderr, "mailshot: stopped at --daily-limit: %d of %d recipients sent in the last 24 hours; the next slot opens at %s\n",
+			le.Sent, le.Limit, timeOfDay(le.Next))
+	case errors.Is(err, sender.ErrQuota):
+		fmt.Fprintf(stderr, "resume with: %s\n", resume)
+		when := "within 24 hours (providers count a rolling day)"
+		if t := roomFrom(r.journal, time.Now()); !t.IsZero() {
+			when = "from about " + timeOfDay(t) + ", as the recipients sent 24 hours earlier age out"
+		}
+		fmt.Fprintf(stderr, "mailshot: stopped: %s; nobody was marked failed, and room can be expected %s (--daily-limit N keeps under it)\n",
+			describeStop(errorAsStop(err)), when)
+	default:
+		fmt.Fprintf(stderr, "mailshot: %s\n", describe(stopped(err)))
+		if hint := hintFor(err); hint != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", hint)
+		}
+		fmt.Fprintf(stderr, "resume with: %s\n", resume)
 	}
-	fmt.Fprintf(stderr, "resume with: %s\n", resumeCommand(args, journalPath))
 	return statusError{status: exitStopped, msg: "stopped"}
+}
+
+// timeOfDay is a time within the next day for people: local HH:MM, and
+// "tomorrow" when it is.
+func timeOfDay(t time.Time) string {
+	t = t.Local()
+	now := time.Now()
+	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
+		return t.Format("15:04")
+	}
+	if t.Sub(now) < 48*time.Hour {
+		return t.Format("15:04") + " tomorrow"
+	}
+	return t.Format("2006-01-02 15:04")
 }
 
 // stopped returns err as a *sender.StopError: a run that stopped early for

@@ -385,9 +385,15 @@ func TestFailedCSVRoundTrip(t *testing.T) {
 		t.Fatalf("send: status %d\n%s", status, errOut)
 	}
 	failed := filepath.Join(dir, "failed.csv")
-	_, errOut, status := runCLI(t, context.Background(), "report", "--journal", journal, "--failed-csv", failed, "-t", "testdata/plain", "-d", data)
+	// The journal says which template and data it sent: report needs no -t
+	// and -d.
+	_, errOut, status := runCLI(t, context.Background(), "report", "--journal", journal, "--failed-csv", failed)
 	if status != exitOK {
 		t.Fatalf("report: status %d\n%s", status, errOut)
+	}
+	_, followUp, found := strings.Cut(errOut, "after fixing them: ")
+	if !found {
+		t.Fatalf("report printed no follow-up command:\n%s", errOut)
 	}
 	f, err := os.Open(failed)
 	if err != nil {
@@ -416,9 +422,15 @@ func TestFailedCSVRoundTrip(t *testing.T) {
 	clear(refused)
 	mu.Unlock()
 	before := len(srv.Messages())
-	_, errOut, status = runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", failed, "--smtp", "smtp://"+srv.Addr, "--journal", journal, "--retry-failed")
+	// The command report printed, as a person would paste it.
+	args := strings.Fields(strings.TrimSpace(followUp))
+	if args[0] != "mailshot" || args[len(args)-1] != "URL" {
+		t.Fatalf("follow-up command %q", followUp)
+	}
+	args = append(args[1:len(args)-1], "smtp://"+srv.Addr)
+	_, errOut, status = runCLI(t, context.Background(), args...)
 	if status != exitOK {
-		t.Fatalf("resend: status %d\n%s", status, errOut)
+		t.Fatalf("resend %q: status %d\n%s", args, status, errOut)
 	}
 	var again []string
 	for _, m := range srv.Messages()[before:] {
