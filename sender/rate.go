@@ -25,10 +25,11 @@ func (e *RateError) Unwrap() error { return e.Err }
 
 // ParseRate parses a sending rate: a number of messages per second, minute
 // or hour written "10/s", "600/m" or "3000/h" (the number may have a
-// fraction: "0.5/s"). "" and "0" mean unlimited and return [rate.Inf].
+// fraction: "0.5/s"). "" means unlimited and returns [rate.Inf]; a rate of 0 is an
+// error, since it would send nothing.
 func ParseRate(s string) (rate.Limit, error) {
 	s = strings.TrimSpace(s)
-	if s == "" || s == "0" {
+	if s == "" {
 		return rate.Inf, nil
 	}
 	num, unit, ok := strings.Cut(s, "/")
@@ -51,7 +52,9 @@ func ParseRate(s string) (rate.Limit, error) {
 		return 0, &RateError{Rate: s, Err: fmt.Errorf("%q is not a number of messages", num)}
 	}
 	if n == 0 {
-		return rate.Inf, nil
+		// Zero messages per second would send nothing, and meaning
+		// "unlimited" by it surprises: no rate is written as none.
+		return 0, &RateError{Rate: s, Err: errors.New("a rate of 0 would send nothing")}
 	}
 	return rate.Limit(n / per.Seconds()), nil
 }

@@ -291,6 +291,12 @@ func (r *sendRun) reportPlan() {
 		fmt.Fprintf(w, "warning: %d messages already went out in an earlier version of this %s and are not sent again\n", p.Changed, r.changedWhat())
 	}
 	fmt.Fprintf(w, "to send: %d messages to %d recipients\n", p.Messages, p.Recipients)
+	if limit := r.f.dailyLimit; limit > 0 && r.journal != nil {
+		used := sentInDay(r.journal)
+		if room := max(limit-used, 0); room < p.Recipients {
+			fmt.Fprintf(w, "--daily-limit %d: room for %d recipients now (%d sent in the last 24 hours); the rest go in later runs\n", limit, room, used)
+		}
+	}
 }
 
 // changedWhat names what changed since the journal's campaign started:
@@ -415,7 +421,11 @@ func printSummary(w io.Writer, s *sender.Summary) {
 // limit ends with the line that says when there is room again.
 func (r *sendRun) stoppedError(err error) error {
 	stderr := r.stderr
-	resume := resumeCommand(r.args, r.f.journal)
+	journalFlag := r.f.journal
+	if r.campaign != nil && journalFlag == r.campaign.defaultJournal() {
+		journalFlag = "" // the same command finds it
+	}
+	resume := resumeCommand(r.args, journalFlag)
 	var le *sender.DailyLimitError
 	switch {
 	case errors.As(err, &le):
@@ -474,7 +484,7 @@ func resumeCommand(args []string, journalPath string) string {
 		}
 		parts = append(parts, shellQuote(a))
 	}
-	if !hasJournal {
+	if !hasJournal && journalPath != "" {
 		parts = append(parts, "--journal", shellQuote(journalPath))
 	}
 	return strings.Join(parts, " ")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/mailshot/mailshot/sender"
 	"github.com/mailshot/mailshot/sender/journal"
@@ -40,13 +39,7 @@ func (r *sendRun) dryRun(ctx context.Context, cfg sender.Config) error {
 		}
 	}
 	if limit := r.f.dailyLimit; limit > 0 {
-		used := 0
-		now := time.Now()
-		if r.journal != nil {
-			for _, s := range r.journal.SentSince(now.Add(-24 * time.Hour)) {
-				used += s.Recipients
-			}
-		}
+		used := sentInDay(r.journal)
 		room := max(limit-used, 0)
 		fmt.Fprintf(w, "dry run: --daily-limit %d: %d sent in the last 24 hours, room for %d of the %d recipients to send now\n",
 			limit, used, min(room, r.plan.Recipients), r.plan.Recipients)
@@ -63,13 +56,13 @@ func errorAsStop(err error) *sender.StopError {
 	return &sender.StopError{Reason: sender.ErrUnreachable, Err: err}
 }
 
-// octets says a size for people: 12 KB, 35 MB.
+// octets says a size for people: 812 octets, 7.9 KB, 35.2 MB.
 func octets(n int64) string {
 	switch {
-	case n >= 10<<20:
-		return fmt.Sprintf("%d MB", n>>20)
-	case n >= 10<<10:
-		return fmt.Sprintf("%d KB", n>>10)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d octets", n)
 }

@@ -147,6 +147,19 @@ func roomFrom(j *journal.File, now time.Time) time.Time {
 	return sent[0].Time.Add(24 * time.Hour)
 }
 
+// sentInDay counts the recipients the journal has as sent in the last 24
+// hours (none without a journal).
+func sentInDay(j *journal.File) int {
+	if j == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range j.SentSince(time.Now().Add(-24 * time.Hour)) {
+		n += s.Recipients
+	}
+	return n
+}
+
 // checkHelo refuses an EHLO name the server would refuse: a domain name or
 // an address literal ([192.0.2.1]).
 func checkHelo(name string) error {

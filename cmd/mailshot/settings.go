@@ -6,15 +6,50 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 )
 
-// settingsFile is the file of saved settings read from the current
-// directory when --config does not name another.
+// settingsFile is the file of saved settings, found in the current
+// directory or the nearest one above it when --config does not name
+// another.
 const settingsFile = "mailshot.toml"
+
+// findSettings returns the nearest mailshot.toml in the current directory
+// or above it, as git finds its repository, or "" when there is none.
+func findSettings() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		p := filepath.Join(dir, settingsFile)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// pathKeys are the settings whose values are file names: relative ones
+// resolve against the settings file's directory, wherever mailshot runs.
+var pathKeys = map[string]bool{
+	"template": true, "data": true, "attachments": true, "journal": true, "tls-ca": true,
+	"password-file": true, "token-file": true, "trace": true, "out": true, "failed-csv": true,
+	"dkim-key": true,
+}
+
+// commandKeys are the settings that name a command to run. A settings file
+// found by searching (not named with --config) may not hold them: a
+// mailshot.toml left in a directory must not run a command unasked.
+var commandKeys = []string{"password-cmd", "token-cmd"}
 
 // commandFlags registers every command's flags, for the list of keys a
 // settings file may hold.
@@ -47,10 +82,13 @@ func settingKeys() map[string]bool {
 // that are flags of other commands are ignored; unknown keys and secrets
 // are errors.
 func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
-	path, explicit := settingsFile, false
+	path, explicit := findSettings(), false
 	var keys []toml.Key
 	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
 		path, explicit = f.Value.String(), true
+	}
+	if path == "" {
+		return nil
 	}
 	var settings map[string]any
 	f, err := os.Open(path)
@@ -92,13 +130,20 @@ func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
 		if f == nil || slices.Contains(set, f.Value) {
 			continue
 		}
+		if slices.Contains(commandKeys, name) && !explicit {
+			return withHint(fmt.Errorf("settings %s: %q names a command to run, and this file was found, not named", path, name),
+				"to trust it, pass --config %s", shellQuote(path))
+		}
 		values, err := settingValues(settings[name])
 		if err != nil {
 			return fmt.Errorf("settings %s: %q: %w", path, name, err)
 		}
 		for _, v := range values {
+			if pathKeys[name] && v != "" && !filepath.IsAbs(v) {
+				v = filepath.Join(filepath.Dir(path), v)
+			}
 			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("settings %s: %q: %w", path, name, err)
+				return fmt.Errorf("settings %s: %s: want %s, got %s", path, name, wantedType(f), tomlValue(settings[name]))
 			}
 		}
 	}
@@ -140,6 +185,32 @@ func settingValues(v any) ([]string, error) {
 	}
 	return nil, fmt.Errorf("a %T cannot be a flag's value; use a string, number, true/false or a list", v)
 }
+
+// wantedType says what kind of value a flag takes, for people.
+func wantedType(f *flag.Flag) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return "true or false"
+	}
+	switch fmt.Sprintf("%T", f.Value) {
+	case "*flag.intValue", "*flag.int64Value", "*flag.uintValue", "*flag.uint64Value":
+		return "a number"
+	case "*flag.float64Value":
+		return "a number"
+	case "*flag.durationValue":
+		return "a duration such as \"30s\" or \"2m\""
+	}
+	return "a value like " + strconvQuote(f.DefValue)
+}
+
+// tomlValue shows a settings value as it was written.
+func tomlValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconvQuote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 // isHint reports whether err already carries a hint for a person.
 func isHint(err error) bool {
