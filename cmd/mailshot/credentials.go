@@ -129,12 +129,27 @@ func (f *credentialFlags) password(ctx context.Context, ep *sender.Endpoint, std
 		"set %s, or pass --password-file FILE or --password-cmd COMMAND, or run on a terminal to be prompted", passwordEnv)
 }
 
+// maxSecret bounds what is read of a password or token file or command:
+// an OAuth2 access token is a few kilobytes at most.
+const maxSecret = 64 << 10
+
+// errSecretTooLong is the cause of reading more than maxSecret octets.
+var errSecretTooLong = fmt.Errorf("longer than %d KB: not a password or token", maxSecret>>10)
+
 // readSecretFile reads a password or token from a file, without its final
-// line end.
+// line end, and at most maxSecret octets of it.
 func readSecretFile(flagName, path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", flagName, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecret+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%s: %w", flagName, err)
+	case len(b) > maxSecret:
+		return "", usageError{fmt.Errorf("%s %s: %w", flagName, path, errSecretTooLong)}
 	}
 	s := strings.TrimRight(string(b), "\r\n")
 	if s == "" {
@@ -146,22 +161,50 @@ func readSecretFile(flagName, path string) (string, error) {
 // runSecretCommand runs command with sh -c and returns the first line of
 // its output. Its stderr goes to ours; its output is never shown.
 func runSecretCommand(ctx context.Context, flagName, command string, stderr io.Writer) (string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
 	cmd.WaitDelay = 5 * time.Second // a child left holding the pipes must not hang us
-	var out, errOut bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &errOut
+	ownProcessGroup(cmd)
+	out := &capWriter{limit: maxSecret, full: cancel}
+	errOut := &capWriter{limit: maxSecret}
+	cmd.Stdout = out
+	cmd.Stderr = errOut
 	err := cmd.Run()
-	stderr.Write(errOut.Bytes()) // in one write, as commands may run at once
-	if err != nil {
+	stderr.Write(errOut.buf.Bytes()) // in one write, as commands may run at once
+	switch {
+	case out.over:
+		return "", usageError{fmt.Errorf("%s printed %w", flagName, errSecretTooLong)}
+	case err != nil:
 		return "", fmt.Errorf("%s: %w", flagName, err)
 	}
-	line, _, _ := strings.Cut(out.String(), "\n")
+	line, _, _ := strings.Cut(out.buf.String(), "\n")
 	line = strings.TrimRight(line, "\r")
 	if line == "" {
 		return "", fmt.Errorf("%s printed nothing", flagName)
 	}
 	return line, nil
+}
+
+// capWriter keeps the first limit octets written to it and drops the rest;
+// once over the limit it calls full (when set), to stop the writer.
+type capWriter struct {
+	buf   bytes.Buffer
+	limit int
+	over  bool
+	full  func()
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if room := w.limit - w.buf.Len(); len(p) > room {
+		w.buf.Write(p[:max(room, 0)])
+		if !w.over && w.full != nil {
+			w.full()
+		}
+		w.over = true
+		return len(p), nil
+	}
+	return w.buf.Write(p)
 }
 
 // lockedWriter serialises writes to w from several goroutines.

@@ -113,3 +113,21 @@ func TestAuthRefusalsGetProviderHints(t *testing.T) {
 		})
 	}
 }
+
+// An endless password file or command is an error at once, exit 1, not an
+// out-of-memory crash.
+func TestEndlessSecretsAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	data := peopleCSV(t, dir, 1)
+	for name, flags := range map[string][]string{
+		"file":    {"--password-file", "/dev/zero"},
+		"command": {"--password-cmd", "yes"},
+	} {
+		args := append([]string{"send", "-t", "testdata/plain", "-d", data, "--journal", filepath.Join(dir, name+".jsonl"),
+			"--smtp", "smtp://alice@127.0.0.1:1"}, flags...)
+		_, errOut, status := runCLI(t, context.Background(), args...)
+		if status != exitInvalid || !strings.Contains(errOut, "not a password or token") {
+			t.Errorf("%s: status %d\n%s", name, status, errOut)
+		}
+	}
+}
