@@ -276,9 +276,13 @@ func newRun(ctx context.Context, cfg *Config) *run {
 		input:    make(chan *Message),
 		gate:     newGate(),
 		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
-		reporter: newReporter(cfg.Progress),
 		start:    time.Now(),
 	}
+	// The summary counts an outcome once it is durable, as Progress is
+	// told it: never more than the journal holds.
+	r.reporter = newReporter(cfg.Progress, func(rec *journal.Record) {
+		r.count(func(s *Summary) { s.Add(rec.Status, len(rec.Recipients)) })
+	})
 	r.stopCtx, r.stop = context.WithCancelCause(ctx)
 	r.workCtx, r.stopWork = context.WithCancel(r.stopCtx)
 	r.sendCtx, r.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
@@ -521,8 +525,8 @@ func replyOutcome(st journal.Status, rep smtp.Reply) outcome {
 }
 
 // record journals a record for recipients to of j. A final record is
-// counted, and told to Progress once durable (see reporter); others are
-// only journalled.
+// counted in the Summary and told to Progress once durable (see
+// reporter); others are only journalled.
 func (r *run) record(j *job, to []string, o outcome, final bool) {
 	rec := &journal.Record{
 		Row: j.m.Row, Key: j.m.Key, Recipients: to, Status: o.status,
@@ -539,7 +543,6 @@ func (r *run) record(j *job, to []string, o outcome, final bool) {
 		c = jc
 	}
 	if final {
-		r.count(func(s *Summary) { s.Add(o.status, len(to)) })
 		r.reporter.tell(c, rec)
 	}
 }

@@ -12,8 +12,9 @@ import (
 // connection.
 type reporter struct {
 	progress Progress
-	wake     chan struct{} // a token when the queue has grown or closing is set
-	done     chan struct{} // closed when loop returns
+	durable  func(*journal.Record) // called first for each durable outcome; may be nil
+	wake     chan struct{}         // a token when the queue has grown or closing is set
+	done     chan struct{}         // closed when loop returns
 
 	mu      sync.Mutex
 	queue   []told
@@ -34,8 +35,8 @@ type commit interface {
 	Err() error
 }
 
-func newReporter(p Progress) *reporter {
-	rp := &reporter{progress: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newReporter(p Progress, durable func(*journal.Record)) *reporter {
+	rp := &reporter{progress: p, durable: durable, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go rp.loop()
 	return rp
 }
@@ -69,6 +70,9 @@ func (rp *reporter) loop() {
 				if t.c.Err() != nil {
 					continue // not durable: the run stops with ErrJournal
 				}
+			}
+			if rp.durable != nil {
+				rp.durable(t.r)
 			}
 			rp.progress.Outcome(t.r)
 		}

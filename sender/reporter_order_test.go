@@ -35,7 +35,13 @@ func (p *progressLog) toldRows() (rows []int) {
 func TestReporterInOrderOnceDurable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &progressLog{}
-		rp := newReporter(p)
+		var counted []int // what the Summary counts: the same, and first
+		rp := newReporter(p, func(r *journal.Record) {
+			if slices.Contains(p.toldRows(), r.Row) {
+				t.Errorf("row %d counted after it was told", r.Row)
+			}
+			counted = append(counted, r.Row)
+		})
 		var commits []*heldCommit
 		for i := range 4 {
 			c := newHeldCommit()
@@ -58,6 +64,9 @@ func TestReporterInOrderOnceDurable(t *testing.T) {
 			synctest.Wait()
 			if got := p.toldRows(); !slices.Equal(got, s.want) {
 				t.Fatalf("after commit %d: told rows %v, want %v", s.complete, got, s.want)
+			}
+			if !slices.Equal(counted, s.want) {
+				t.Fatalf("after commit %d: counted rows %v, want %v", s.complete, counted, s.want)
 			}
 		}
 		rp.close()
