@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
@@ -87,6 +88,28 @@ func TestErrorsSayOneLineAndOneHint(t *testing.T) {
 			t.Errorf("%s: want one line, got %q", tt.name, lines)
 		case tt.hint != "" && (len(lines) != 2 || !strings.HasPrefix(lines[1], "hint: ") || !strings.Contains(lines[1], tt.hint)):
 			t.Errorf("%s: want a hint with %q, got %q", tt.name, tt.hint, lines)
+		}
+	}
+}
+
+// The summary is correct English, and says nothing of rates or connections
+// after a run that never connected.
+func TestSummaryLine(t *testing.T) {
+	for _, tt := range []struct {
+		s    sender.Summary
+		want string
+	}{
+		{sender.Summary{Totals: journal.Totals{Sent: 1}, Messages: 1, Connections: 1, Elapsed: time.Second},
+			"sent 1, failed 0, deferred 0, unknown 0; 1 message over 1 connection in 1s (1.0 messages/s)\n"},
+		{sender.Summary{Totals: journal.Totals{Sent: 6}, Messages: 6, Connections: 3, Elapsed: 2 * time.Second},
+			"sent 6, failed 0, deferred 0, unknown 0; 6 messages over 3 connections in 2s (3.0 messages/s)\n"},
+		{sender.Summary{Totals: journal.Totals{Deferred: 3}, Messages: 3, Elapsed: 57 * time.Millisecond},
+			"sent 0, failed 0, deferred 3, unknown 0; no connection to the server was made\n"},
+	} {
+		var b strings.Builder
+		printSummary(&b, &tt.s)
+		if b.String() != tt.want {
+			t.Errorf("printSummary(%+v) = %q, want %q", tt.s, b.String(), tt.want)
 		}
 	}
 }

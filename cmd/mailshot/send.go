@@ -407,13 +407,29 @@ func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
 	}, nil
 }
 
+// printSummary prints the line that ends a send: the outcomes, then how
+// many messages went over how many connections, and how fast, when any
+// connection was made.
 func printSummary(w io.Writer, s *sender.Summary) {
-	rate := 0.0
-	if s.Elapsed > 0 {
-		rate = float64(s.Messages) / s.Elapsed.Seconds()
+	line := fmt.Sprintf("sent %d, failed %d, deferred %d, unknown %d", s.Sent, s.Failed, s.Deferred, s.Unknown)
+	switch {
+	case s.Connections > 0:
+		line += fmt.Sprintf("; %s over %s in %s", count(s.Messages, "message"), count(s.Connections, "connection"), s.Elapsed.Round(time.Millisecond))
+		if secs := s.Elapsed.Seconds(); secs > 0 && s.Sent > 0 {
+			line += fmt.Sprintf(" (%.1f messages/s)", float64(s.Messages)/secs)
+		}
+	case s.Messages > 0:
+		line += "; no connection to the server was made"
 	}
-	fmt.Fprintf(w, "sent %d, failed %d, deferred %d, unknown %d; %d messages over %d connections in %s (%.1f messages/s)\n",
-		s.Sent, s.Failed, s.Deferred, s.Unknown, s.Messages, s.Connections, s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintln(w, line)
+}
+
+// count says n things in English: "1 message", "3 messages".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // stoppedError explains why a run stopped early, prints the command that
