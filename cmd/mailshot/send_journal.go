@@ -44,6 +44,12 @@ func (r *sendRun) openJournal() error {
 	case errors.Is(err, journal.ErrNotJournal):
 		return withHint(fmt.Errorf("%s is not a mailshot journal; it was left as it is", f.journal),
 			"name a new file with --journal, or leave --journal out for the campaign's own")
+	case errors.Is(err, os.ErrNotExist):
+		return withHint(fmt.Errorf("journal %s: the directory %s does not exist", f.journal, filepath.Dir(f.journal)),
+			"create the directory, or name a journal in one that exists")
+	case errors.Is(err, os.ErrPermission):
+		return withHint(fmt.Errorf("journal %s: permission denied", f.journal),
+			"name a journal in a directory you may write with --journal FILE")
 	case err != nil:
 		return err
 	}
