@@ -55,10 +55,13 @@
 // # Journal
 //
 // With a [journal.File] in Config.Journal, an intent record is added before
-// each transaction; its body does not leave before the intent is durable,
-// with the outcome of the connection's previous transaction, added before
-// it. Outcomes are added as they come and told to [Progress] only once on
-// disk, from a goroutine of their own. After a crash, even SIGKILL, a
-// recipient whose latest record is an intent is unknown; there is at most
-// one such transaction per connection.
+// each transaction; its body does not leave before the intent is durable.
+// The intent of the transaction pipelined next on a connection is added
+// while the one before is in flight, so that its write overlaps that
+// transaction: when it is durable, so is the outcome of the transaction
+// before the one in flight, added before it. Outcomes are added as they
+// come and told to [Progress] only once on disk, from a goroutine of their
+// own. After a crash, even SIGKILL, a recipient whose latest record is an
+// intent is unknown; there are at most two such transactions per
+// connection.
 package sender

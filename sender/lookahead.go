@@ -11,9 +11,10 @@ import (
 // envelope, whose commands go out with the final dot before (see
 // smtp.Envelope.Then). Both are good only on that connection.
 type ahead struct {
-	conn  *smtp.Client
-	token *rate.Reservation
-	env   *smtp.Envelope
+	conn   *smtp.Client
+	token  *rate.Reservation
+	env    *smtp.Envelope
+	intent bool // the job's intent is journalled already; env.BeforeBody waits for it
 }
 
 // send runs the transaction of j, the job in hand, with the commands of
@@ -21,12 +22,13 @@ type ahead struct {
 // returns that job: the job in hand after it.
 func (w *worker) send(j *job) *job {
 	env := w.envelope(j)
+	intended := w.ahead != nil && w.ahead.intent
 	next, a := w.lookahead()
 	w.ahead = a // j's token, if any, is spent
 	if a != nil {
 		env.Then = a.env
 	}
-	w.transact(j, env)
+	w.transact(j, env, intended)
 	return next
 }
 
@@ -57,15 +59,37 @@ func (w *worker) lookahead() (*job, *ahead) {
 		r.sched.putBack(j)
 		return nil, nil
 	}
-	return j, &ahead{conn: w.c, token: token, env: j.newEnvelope()}
+	a := &ahead{conn: w.c, token: token, env: j.newEnvelope()}
+	if r.cfg.Journal != nil {
+		// Its intent goes into the journal now, before the outcome of the
+		// transaction about to go: its write overlaps that transaction
+		// instead of waiting in front of the next body. So a connection
+		// has at most two intents without an outcome: the transaction in
+		// flight and this one.
+		j.attempts++
+		if !w.writeAhead(j, a.env) {
+			token.Cancel()
+			return nil, nil
+		}
+		a.intent = true
+	}
+	return j, a
 }
 
-// dropAhead gives back the rate token lookahead took for the job in hand
-// and forgets its envelope, when the job is not sent next on that
-// connection after all.
-func (w *worker) dropAhead() {
-	if w.ahead != nil {
-		w.ahead.token.Cancel()
-		w.ahead = nil
+// dropAhead gives back the rate token lookahead took for j, the job in
+// hand, and forgets its envelope, when j is not sent next on that
+// connection after all. An intent journalled for it is closed as deferred:
+// it did not start.
+func (w *worker) dropAhead(j *job) {
+	if w.ahead == nil {
+		return
 	}
+	w.ahead.token.Cancel()
+	if w.ahead.intent {
+		w.r.reopen(j, "not sent: its connection ended before its turn")
+		if w.r.stopCtx.Err() == nil {
+			j.attempts-- // not tried: not charged
+		} // else it stays counted, so the run's end records it deferred
+	}
+	w.ahead = nil
 }

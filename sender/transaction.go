@@ -20,14 +20,18 @@ func (e *journalError) Unwrap() error { return e.err }
 // transact runs one transaction for j on w's connection, with envelope
 // env, and settles every recipient: a final outcome, or a later
 // transaction. env.Then, if set, is the envelope of the job that follows
-// on the connection: its commands go out with j's final dot.
-func (w *worker) transact(j *job, env *smtp.Envelope) {
+// on the connection: its commands go out with j's final dot. intended
+// says that lookahead journalled j's intent already.
+func (w *worker) transact(j *job, env *smtp.Envelope, intended bool) {
 	r := w.r
 	defer r.sched.done()
 	reused := w.used > 0
-	j.attempts++
-	if r.cfg.Journal != nil && !w.writeAhead(j, env) {
-		return
+	if !intended {
+		j.attempts++
+		if r.cfg.Journal != nil && !w.writeAhead(j, env) {
+			r.sched.requeue(j, time.Now())
+			return
+		}
 	}
 	r.count(func(s *Summary) { s.Transactions++ })
 	res, err := w.c.Send(r.sendCtx, env, bytes.NewReader(j.m.Body))
@@ -40,20 +44,18 @@ func (w *worker) transact(j *job, env *smtp.Envelope) {
 }
 
 // writeAhead journals the intent of j's transaction and holds env's body
-// until the intent is durable. When the journal fails it gives j back,
-// stops the run and reports false.
+// until the intent is durable, and with it every record appended before
+// (the outcome of the transaction before the one in flight). When the
+// journal fails it stops the run and reports false; the caller gives j
+// back.
 func (w *worker) writeAhead(j *job, env *smtp.Envelope) bool {
 	r := w.r
-	// The intent goes into the journal now, in the same group as the
-	// outcome of the connection's previous transaction, appended just
-	// before; the body waits for both to be durable.
 	intent, err := r.cfg.Journal.Add(&journal.Record{
 		Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: journal.Intent,
 		Attempts: j.attempts, MessageID: j.m.MessageID,
 	})
 	if err != nil {
 		j.attempts--
-		r.sched.requeue(j, time.Now())
 		r.fail(&StopError{Reason: ErrJournal, Err: err})
 		return false
 	}
@@ -263,7 +265,7 @@ func (r *run) retryLater(k *job, o outcome, now time.Time) {
 
 // reopen journals j's recipients as deferred until their next transaction,
 // so that a crash meanwhile does not leave them unknown: the only intents
-// without an outcome are then those of transactions in flight, at most one
+// without an outcome are then those of transactions in flight, at most two
 // per connection. reply, if not "", replaces j's last failure as the
 // reason.
 func (r *run) reopen(j *job, reply string) {

@@ -51,7 +51,7 @@ func (w *worker) loop() {
 			continue
 		}
 		if w.ahead != nil && w.ahead.conn != w.c {
-			w.dropAhead() // taken for a connection that is gone
+			w.dropAhead(j) // taken for a connection that is gone
 		}
 		if !w.mayStart() {
 			w.handBack(j)
@@ -105,7 +105,7 @@ func (w *worker) wornAfter(n int) bool {
 // handBack gives the job in hand back untried, ready now for any worker,
 // and the rate token lookahead took for it.
 func (w *worker) handBack(j *job) {
-	w.dropAhead()
+	w.dropAhead(j)
 	w.r.sched.putBack(j)
 }
 
