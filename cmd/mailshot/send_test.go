@@ -251,7 +251,7 @@ func TestSendInterruptedThenResumedDeliversEveryoneOnce(t *testing.T) {
 
 // TestSendKilledThenResumed runs the real binary, kills it with SIGKILL in
 // the middle of a batch, and resumes: everyone gets the message exactly
-// once, except recipients the journal marks unknown, at most one per
+// once, except recipients the journal marks unknown, at most two per
 // connection, who get it at most once.
 func TestSendKilledThenResumed(t *testing.T) {
 	if testing.Short() {
@@ -283,8 +283,8 @@ func TestSendKilledThenResumed(t *testing.T) {
 	}
 
 	before := readReport(t, journal)
-	if before.Totals["unknown"] > conns {
-		t.Errorf("%d unknown after the kill, more than %d connections", before.Totals["unknown"], conns)
+	if before.Totals["unknown"] > 2*conns {
+		t.Errorf("%d unknown after the kill, more than two per connection (%d connections)", before.Totals["unknown"], conns)
 	}
 
 	resume := exec.Command(bin, args...)
