@@ -16,7 +16,8 @@ import (
 
 // reportFlags are report's flags.
 type reportFlags struct {
-	journal   string
+	journals  stringList
+	journal   string // the first of journals
 	json      bool
 	failedCSV string
 	force     bool
@@ -35,7 +36,7 @@ func resendCommand(in *inputFlags, csvPath, journalPath string) string {
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.journal, "journal", "", "journal `FILE` written by mailshot send")
+	fs.Var(&f.journals, "journal", "journal `FILE` written by mailshot send; repeat to merge the journals of one batch (its shards)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
 	fs.StringVar(&f.failedCSV, "failed-csv", "", "write every recipient not sent to `FILE`: the data's columns plus status, code and reply (template and data from the journal's campaign unless -t and -d say otherwise)")
 	fs.BoolVar(&f.force, "force", false, "let --failed-csv replace an existing file")
@@ -53,16 +54,25 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path, asJSON := f.journal, f.json
-	if path == "" {
+	asJSON := f.json
+	if len(f.journals) == 0 {
 		return usageError{errors.New("report needs --journal FILE (send prints its journal's name when it starts)")}
 	}
-	r, err := journal.ReadReport(path)
-	if errors.Is(err, journal.ErrNotJournal) {
-		return withHint(fmt.Errorf("%s is not a mailshot journal", path), "send prints its journal's name when it starts")
+	f.journal = f.journals[0]
+	var reps []*journal.Report
+	for _, path := range f.journals {
+		r, err := journal.ReadReport(path)
+		if errors.Is(err, journal.ErrNotJournal) {
+			return withHint(fmt.Errorf("%s is not a mailshot journal", path), "send prints its journal's name when it starts")
+		}
+		if err != nil {
+			return err
+		}
+		reps = append(reps, r)
 	}
-	if err != nil {
-		return err
+	r := reps[0]
+	if len(reps) > 1 {
+		r = journal.MergeReports(reps...)
 	}
 	if f.failedCSV != "" {
 		if err := f.fromCampaign(r); err != nil {
@@ -108,8 +118,10 @@ func writeFailedCSV(ctx context.Context, f *reportFlags, r *journal.Report, stde
 	if in.template == "" || in.data == "" {
 		return usageError{errors.New("--failed-csv needs the send's -t DIR and -d FILE: this journal does not name them")}
 	}
-	if sameFile(path, journalPath) {
-		return usageError{fmt.Errorf("--failed-csv %s is the journal; name a new file", path)}
+	for _, j := range f.journals {
+		if sameFile(path, j) {
+			return usageError{fmt.Errorf("--failed-csv %s is a journal; name a new file", path)}
+		}
 	}
 	if err := notAnInput(path, in); err != nil {
 		return err

@@ -150,7 +150,15 @@ func ReadReport(path string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep.count()
+	return rep, nil
+}
+
+// count sorts the recipients by row and fills in Totals and Codes.
+func (rep *Report) count() {
 	slices.SortStableFunc(rep.Recipients, func(a, b RecipientReport) int { return cmp.Compare(a.Row, b.Row) })
+	rep.Totals = Totals{}
+	rep.Codes = nil
 	codes := make(map[int]int)
 	for _, r := range rep.Recipients {
 		rep.Totals.Add(r.Status, 1)
@@ -160,5 +168,33 @@ func ReadReport(path string) (*Report, error) {
 		rep.Codes = append(rep.Codes, CodeCount{Code: code, Count: n})
 	}
 	slices.SortFunc(rep.Codes, func(a, b CodeCount) int { return cmp.Compare(a.Code, b.Code) })
-	return rep, nil
+}
+
+// MergeReports summarises several journals of one batch as one: those of
+// its shards, sent from several machines, or of runs kept apart. A
+// recipient of a message (the same key and address) that more than one
+// journal holds counts once, as sent if any journal has it sent, else as
+// the last journal given says. Campaign is the first journal's that has
+// one.
+func MergeReports(reps ...*Report) *Report {
+	out := &Report{Recipients: []RecipientReport{}}
+	where := make(map[[2]string]int)
+	for _, rep := range reps {
+		if out.Campaign == nil {
+			out.Campaign = rep.Campaign
+		}
+		for _, r := range rep.Recipients {
+			k := [2]string{r.Key, foldAddress(r.To)}
+			i, ok := where[k]
+			switch {
+			case !ok:
+				where[k] = len(out.Recipients)
+				out.Recipients = append(out.Recipients, r)
+			case out.Recipients[i].Status != Sent:
+				out.Recipients[i] = r
+			}
+		}
+	}
+	out.count()
+	return out
 }

@@ -154,3 +154,45 @@ func TestReportMatchesJournal(t *testing.T) {
 		j = openTestJournal(t, path)
 	}
 }
+
+// Merged reports of disjoint journals are the sum of their parts; a
+// recipient in two journals counts once, as sent if either sent it.
+func TestMergeReports(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, recs ...*Record) *Report {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		j := openTestJournal(t, path)
+		for _, r := range recs {
+			if _, err := j.Add(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := ReadReport(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	a := write("a", rec("k1", Sent, "a@example.com"), rec("k2", Failed, "b@example.com"), rec("k9", Deferred, "z@example.com"))
+	b := write("b", rec("k3", Sent, "c@example.com"), rec("k4", Unknown, "d@example.com"), rec("k9", Sent, "Z@example.com"))
+	m := MergeReports(a, b)
+	if want := (Totals{Sent: 3, Failed: 1, Unknown: 1}); m.Totals != want {
+		t.Errorf("merged totals %+v, want %+v", m.Totals, want)
+	}
+	sum := 0
+	for _, c := range m.Codes {
+		sum += c.Count
+	}
+	if sum != m.Totals.All() || len(m.Recipients) != 5 {
+		t.Errorf("codes count %d, recipients %d, want 5", sum, len(m.Recipients))
+	}
+	// Disjoint journals: exactly the sum.
+	c := write("c", rec("k5", Sent, "e@example.com"))
+	if got, want := MergeReports(a, c).Totals, (Totals{Sent: a.Totals.Sent + 1, Failed: a.Totals.Failed, Deferred: a.Totals.Deferred}); got != want {
+		t.Errorf("merge of disjoint journals %+v, want %+v", got, want)
+	}
+}
