@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Batch renders every row of one data file with one template, in file order,
@@ -84,12 +85,17 @@ func MessageKey(m *Message) string {
 // returns that error; otherwise it returns an error only when the file cannot
 // be read at all. See Renderers for how far rendering runs ahead of fn.
 func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
-	data, err := OpenData(b.Data, b.Options)
+	data, err := OpenDataContext(ctx, b.Data, b.Options)
 	if err != nil {
 		return err
 	}
 	defer data.Close()
 	if err := b.Select.check(b.Data, data.Columns()); err != nil {
+		return err
+	}
+	// A column the template names and the data lacks is one mistake,
+	// said once here rather than once for every row.
+	if err := b.Template.CheckColumns(data.Columns()); err != nil {
 		return err
 	}
 	// first maps a 64-bit hash of each key to the first row that had it and
@@ -116,7 +122,7 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 		var fnErr error
 		err := b.read(ctx, data, func(item *Item, render bool) bool {
 			if render {
-				item.Message, item.Err = b.Template.Render(item.Record)
+				item.Message, item.Err = b.Template.RenderContext(ctx, item.Record)
 			}
 			fnErr = deliver(item)
 			return fnErr == nil
@@ -131,6 +137,11 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 	pending := make(chan *Item, 16*renderers) // in file order
 	work := make(chan *Item, 16*renderers)
 	var readErr error // set before pending is closed
+	// ahead counts the bytes of the rows read and not yet delivered, so
+	// that reading ahead holds at most readAhead bytes however large the
+	// rows are.
+	var ahead atomic.Int64
+	freed := make(chan struct{}, 1)
 	wg.Go(func() {
 		defer close(work)
 		defer close(pending)
@@ -143,6 +154,14 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 			}
 		}
 		readErr = b.read(ctx, data, func(item *Item, render bool) bool {
+			for ahead.Load() > readAhead {
+				select {
+				case <-freed:
+				case <-ctx.Done():
+					return false
+				}
+			}
+			ahead.Add(item.size())
 			if render {
 				item.rendered = make(chan struct{})
 			}
@@ -153,7 +172,7 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 		wg.Go(func() {
 			for item := range work {
 				if ctx.Err() == nil { // else nobody will look at it
-					item.Message, item.Err = b.Template.Render(item.Record)
+					item.Message, item.Err = b.Template.RenderContext(ctx, item.Record)
 				}
 				close(item.rendered)
 			}
@@ -167,11 +186,30 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 				return ctx.Err()
 			}
 		}
+		ahead.Add(-item.size())
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
 		if err := deliver(item); err != nil {
 			return err
 		}
 	}
 	return cmp.Or(ctx.Err(), readErr)
+}
+
+// readAhead is the most bytes of row values Each reads ahead of fn.
+const readAhead = 16 << 20
+
+// size is the bytes of the item's values.
+func (it *Item) size() int64 {
+	var n int64
+	if it.Record != nil {
+		for _, v := range it.Record.Values {
+			n += int64(len(v))
+		}
+	}
+	return n + 1
 }
 
 // maxRenderers bounds the goroutines that render rows at once.
@@ -180,22 +218,28 @@ const maxRenderers = 8
 // read reads rows in order and calls emit with each one selected, saying
 // whether it still needs rendering (a row that cannot be read does not),
 // until the end of the file or of the selection, ctx is done, or emit
-// returns false.
+// returns false. A file without rows is an error wrapping ErrNoRows; a
+// selection that picks none of the file's rows is a *SelectionError.
 func (b *Batch) read(ctx context.Context, data RecordReader, emit func(item *Item, render bool) bool) error {
+	seen := selectionSeen{near: make([]string, len(b.Select.Where))}
+	picked := false
 	for ctx.Err() == nil {
 		rec, err := data.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			seen.atEnd = true
+			break
 		}
 		item := &Item{Record: rec}
 		var rowErr *RowError
 		switch {
 		case errors.As(err, &rowErr):
+			seen.row(rowErr.Row)
 			// An unreadable row is reported if its number is selected,
 			// whatever --where says: its cells cannot be trusted.
 			if !b.Select.pickRow(rowErr.Row) {
 				continue
 			}
+			picked = true
 			item.Row, item.Err, item.Record = rowErr.Row, err, nil
 			if !emit(item, false) {
 				return nil
@@ -203,19 +247,72 @@ func (b *Batch) read(ctx context.Context, data RecordReader, emit func(item *Ite
 		case err != nil:
 			return err
 		default:
+			seen.row(rec.Row)
 			if b.Select.past(rec.Row) {
+				if !picked {
+					return b.noneSelected(seen)
+				}
 				return nil
 			}
 			if !b.Select.pickRow(rec.Row) || !b.Select.pick(rec) {
+				if !picked {
+					seen.compare(&b.Select, rec)
+				}
 				continue
 			}
+			picked = true
 			item.Row = rec.Row
 			if !emit(item, true) {
 				return nil
 			}
 		}
 	}
-	return nil
+	switch {
+	case ctx.Err() != nil || picked:
+		return nil
+	case seen.first == 0:
+		return fmt.Errorf("merge: %s: %w", b.Data, ErrNoRows)
+	}
+	return b.noneSelected(seen)
+}
+
+// noneSelected returns the *SelectionError for what read saw.
+func (b *Batch) noneSelected(seen selectionSeen) error {
+	e := &SelectionError{File: b.Data, Select: b.Select, FirstRow: seen.first, LastRow: seen.last, AtEnd: seen.atEnd}
+	for i, v := range seen.near {
+		if v != "" {
+			e.Near = append(e.Near, NearValue{Condition: b.Select.Where[i], Value: v})
+		}
+	}
+	return e
+}
+
+// selectionSeen is what read noticed of the rows while its selection had
+// picked none: enough to say why, in memory that does not grow.
+type selectionSeen struct {
+	first, last int      // the first and last data rows read
+	atEnd       bool     // last is the file's last row
+	near        []string // for each condition, a value equal but for case or spaces
+}
+
+func (s *selectionSeen) row(n int) {
+	if s.first == 0 {
+		s.first = n
+	}
+	s.last = n
+}
+
+// compare notes, for each column=value condition rec does not meet, a
+// value of rec's that would meet it but for case or surrounding spaces.
+func (s *selectionSeen) compare(sel *Selection, rec *Record) {
+	for i, c := range sel.Where {
+		if c.Not || s.near[i] != "" {
+			continue
+		}
+		if v, _ := rec.Field(c.Column); v != c.Value && strings.EqualFold(strings.TrimSpace(v), strings.TrimSpace(c.Value)) {
+			s.near[i] = v
+		}
+	}
 }
 
 // checkDuplicate sets item's Key and KeyHash and notices a row that repeats

@@ -3,6 +3,7 @@ package merge
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -167,15 +168,39 @@ func TestCSVReader(t *testing.T) {
 			rows:    []readResult{wantRowError(2, "", "a quoted field is not closed, or text follows its closing quote before the next ',' (line 3"), wantRecord(3, "q", "r")},
 		},
 		{
-			name:    "quote never closed",
-			in:      "a,b\n1,2\n3,\"x\n4,5\n",
+			name:    "quote never closed costs its row only",
+			in:      "a,b\n1,2\n3,\"x\n4,5\n\n6,7",
+			columns: []string{"a", "b"},
+			rows:    []readResult{wantRecord(2, "1", "2"), wantRowError(3, "", "a quoted field is not closed"), wantRecord(4, "4", "5"), wantRecord(6, "6", "7")},
+		},
+		{
+			name:    "quote never closed after multi-line rows and blank lines",
+			in:      "a,b\n\"1\n1\",2\n\n\n3,\"x\n4,5",
+			columns: []string{"a", "b"},
+			rows:    []readResult{wantRecord(2, "1\n1", "2"), wantRowError(5, "", "a quoted field is not closed"), wantRecord(6, "4", "5")},
+		},
+		{
+			name:    "quote never closed on the last line",
+			in:      "a,b\n1,2\n3,\"x",
 			columns: []string{"a", "b"},
 			rows:    []readResult{wantRecord(2, "1", "2"), wantRowError(3, "", "a quoted field is not closed")},
+		},
+		{
+			name:    "CR line ends",
+			in:      "email,name\rann@example.com,Ann\r\rbo@example.org,\"Bo\rLee\"\rcy@example.org,Cy\r",
+			columns: []string{"email", "name"},
+			rows:    []readResult{wantRecord(2, "ann@example.com", "Ann"), wantRecord(4, "bo@example.org", "Bo\nLee"), wantRecord(5, "cy@example.org", "Cy")},
+		},
+		{
+			name:    "CR line ends, semicolons detected",
+			in:      "email;name\rann@example.com;Ann, Jr.",
+			columns: []string{"email", "name"},
+			rows:    []readResult{wantRecord(2, "ann@example.com", "Ann, Jr.")},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := newCSVReader(strings.NewReader(tt.in), "t.csv", tt.delim, ',', defaultDataLimits())
+			r, err := newCSVReader(context.Background(), strings.NewReader(tt.in), "t.csv", tt.delim, ',', defaultDataLimits())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +233,7 @@ func TestCSVHeaderErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newCSVReader(strings.NewReader(tt.in), "t.csv", 0, ',', defaultDataLimits())
+			_, err := newCSVReader(context.Background(), strings.NewReader(tt.in), "t.csv", 0, ',', defaultDataLimits())
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.err)
 			}
@@ -224,8 +249,8 @@ func TestCSVHeaderErrors(t *testing.T) {
 }
 
 // TestCSVRecordLimit checks that a quote never closed cannot make the
-// reader buffer the rest of a large file: reading stops with an error once a
-// record outgrows the limit.
+// reader buffer the rest of a large file: the record that outgrows the limit
+// is an invalid row, and reading goes on with the line after its first.
 func TestCSVRecordLimit(t *testing.T) {
 	limits := defaultDataLimits()
 	limits.csvRecord = 1 << 10
@@ -234,8 +259,9 @@ func TestCSVRecordLimit(t *testing.T) {
 	for in.Len() < 4*csvBufferSize {
 		in.WriteString("a long line that the open quote swallows into the note field\n")
 	}
+	lines := strings.Count(in.String(), "\n")
 	src := &byteCounter{r: &in}
-	r, err := newCSVReader(src, "t.csv", 0, ',', limits)
+	r, err := newCSVReader(context.Background(), src, "t.csv", 0, ',', limits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,15 +269,24 @@ func TestCSVRecordLimit(t *testing.T) {
 		t.Fatalf("Next = %v, %v; want row 2", rec, err)
 	}
 	_, err = r.Next()
-	const want = "merge: t.csv: the row after row 2 is longer than 1024 bytes; is a closing quote missing?"
-	if err == nil || err.Error() != want {
-		t.Fatalf("Next error = %v, want %q", err, want)
+	const want = "t.csv:3: the row is longer than 1 kB; is a closing quote missing?"
+	var rerr *RowError
+	if !errors.As(err, &rerr) || err.Error() != want {
+		t.Fatalf("Next error = %v, want the *RowError %q", err, want)
 	}
-	if _, again := r.Next(); again != err {
-		t.Errorf("Next after the error = %v, want the same error", again)
-	}
-	if max := int64(limits.csvRecord + 2*csvBufferSize); src.n > max {
+	if max := int64(limits.csvRecord + 2*csvBufferSize + 4<<10); src.n > max {
 		t.Errorf("read %d bytes of the input, want at most %d", src.n, max)
+	}
+	// Reading goes on with the line after the quote: here every line
+	// lacks a field, and each is reported, none lost.
+	rows := readRecords(t, r, "t.csv")
+	if len(rows) != lines-3 || rows[0].Row != 4 || rows[len(rows)-1].Row != lines {
+		t.Errorf("read %d rows after the error, %v ... %v; want rows 4 to %d", len(rows), rows[0], rows[len(rows)-1], lines)
+	}
+	for _, g := range rows {
+		if !strings.Contains(g.Err, "the row has 1 field but the header has 2 columns") {
+			t.Fatalf("got %v, want a row error", g)
+		}
 	}
 
 	// Records that fit go on however long the file is.
@@ -260,11 +295,11 @@ func TestCSVRecordLimit(t *testing.T) {
 	for i := range 2000 {
 		fmt.Fprintf(&long, "%d,\"%s\"\n", i, strings.Repeat("x\n", 200))
 	}
-	r, err = newCSVReader(&long, "t.csv", 0, ',', limits)
+	r, err = newCSVReader(context.Background(), &long, "t.csv", 0, ',', limits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := readRecords(t, r, "t.csv")
+	rows = readRecords(t, r, "t.csv")
 	if len(rows) != 2000 || rows[1999].Row != 2001 || rows[1999].Err != "" {
 		t.Errorf("read %d rows, the last %v; want 2000, the last row 2001", len(rows), rows[len(rows)-1])
 	}
@@ -333,7 +368,7 @@ func FuzzCSVReader(f *testing.F) {
 		delim := [...]rune{0, ',', ';', '\t'}[sel%4]
 		limits := defaultDataLimits()
 		limits.csvRecord = 1 << 10
-		r, err := newCSVReader(bytes.NewReader(data), "f.csv", delim, ',', limits)
+		r, err := newCSVReader(context.Background(), bytes.NewReader(data), "f.csv", delim, ',', limits)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "merge: ") {
 				t.Fatalf("error without the package prefix: %v", err)

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -45,17 +46,20 @@ type DataOptions struct {
 
 	// limits replaces defaultDataLimits(); nil, except for tests.
 	limits *dataLimits
+	// record, when not nil, receives the digest of the bytes read; verify,
+	// when not nil, is the digest of an earlier pass that every byte read
+	// must match. Both are nil except in a send's two passes.
+	record, verify *dataDigest
 }
 
 // dataLimits bounds what a hostile or broken data file can make a reader
-// allocate, so that it fails with an error instead of exhausting memory.
+// allocate, so that it fails with an error instead of exhausting memory,
+// disk or time.
 type dataLimits struct {
 	// csvRecord is the most bytes one CSV record (all its lines) may take.
 	csvRecord int64
-	// xlsxUnzip is the most bytes all the parts of an XLSX file may unpack
-	// to (excelize's Options.UnzipSizeLimit). Worksheets and the shared
-	// string table above xlsxUnzipXML go to temporary files, so this bounds
-	// disk use rather than memory.
+	// xlsxUnzip is the most bytes the parts of an XLSX file that are read
+	// may unpack to, as their sizes declare and as they are actually read.
 	xlsxUnzip int64
 	// xlsxUnzipXML is the size above which excelize unpacks a worksheet or
 	// the shared string table to a temporary file instead of memory
@@ -65,17 +69,33 @@ type dataLimits struct {
 	// (everything but the worksheets and shared strings it spills to disk)
 	// may unpack to, all together.
 	xlsxInMemory int64
+	// xlsxCell is the most bytes of markup one cell or one shared string
+	// may take.
+	xlsxCell int64
+	// xlsxRow is the most bytes of markup one row may take, and the most
+	// bytes its values may add up to, shared strings included.
+	xlsxRow int64
+	// xlsxSheetHead is the most bytes of markup a worksheet may hold before
+	// its rows, and the shared string table before its first string.
+	xlsxSheetHead int64
+	// xlsxStrings is the most items the shared string table may hold:
+	// excelize keeps an index entry for each.
+	xlsxStrings int
 }
 
 // defaultDataLimits returns limits generous for any real recipient list:
 // Excel's own limits (1,048,576 rows, 32,767 characters a cell) fit within
-// them.
+// them, and reading within them stays well under 200 MB of memory.
 func defaultDataLimits() dataLimits {
 	return dataLimits{
-		csvRecord:    16 << 20,
-		xlsxUnzip:    2 << 30,
-		xlsxUnzipXML: 16 << 20,
-		xlsxInMemory: 128 << 20,
+		csvRecord:     4 << 20,
+		xlsxUnzip:     1 << 30,
+		xlsxUnzipXML:  1 << 20,
+		xlsxInMemory:  32 << 20,
+		xlsxCell:      1 << 20,
+		xlsxRow:       4 << 20,
+		xlsxSheetHead: 16 << 20,
+		xlsxStrings:   1 << 20,
 	}
 }
 
@@ -91,6 +111,13 @@ func defaultDataLimits() dataLimits {
 // the file. The one format that depends on the reader's locale, the system
 // short date Excel gives a typed-in date, shows as yyyy-mm-dd.
 func OpenData(path string, opts DataOptions) (RecordReader, error) {
+	return OpenDataContext(context.Background(), path, opts)
+}
+
+// OpenDataContext is OpenData with a context: opening and reading the file
+// stop soon after ctx is done (Next returns ctx's error), and every
+// temporary file is removed on the way out.
+func OpenDataContext(ctx context.Context, path string, opts DataOptions) (RecordReader, error) {
 	name := opts.Name
 	if name == "" {
 		name = path
@@ -109,7 +136,7 @@ func OpenData(path string, opts DataOptions) (RecordReader, error) {
 		if ext == ".tsv" {
 			fallback = '\t'
 		}
-		r, err := openCSV(path, name, opts.Delimiter, fallback, limits)
+		r, err := openCSV(ctx, path, name, opts.Delimiter, fallback, limits, opts.record, opts.verify)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +145,7 @@ func OpenData(path string, opts DataOptions) (RecordReader, error) {
 		if opts.Delimiter != 0 {
 			return nil, fmt.Errorf("merge: %s: a delimiter (%q) applies only to CSV files", name, opts.Delimiter)
 		}
-		r, err := openXLSX(path, name, opts.Sheet, limits)
+		r, err := openXLSX(ctx, path, name, opts.Sheet, limits, opts.record, opts.verify)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
@@ -35,6 +36,7 @@ func (t *Template) funcs(ctx funcContext) map[string]any {
 		"index":     rowIndex,
 		"address":   address,
 		"_required": required,
+		"_tick":     t.tick,
 	}
 	if ctx != headerContext {
 		fm["attach"] = t.attach
@@ -161,16 +163,30 @@ func address(nameColumn, emailColumn string, args ...string) (string, error) {
 	if err != nil || a.Name != "" {
 		return "", columnError(emailColumn, fmt.Errorf("%q is not an email address", email))
 	}
-	if err := checkAddress(a.Address); err != nil {
+	norm, err := normalizeAddress(a.Address)
+	if err != nil {
 		return "", columnError(emailColumn, err)
 	}
-	return (&mail.Address{Name: name, Address: a.Address}).String(), nil
+	return (&mail.Address{Name: name, Address: norm}).String(), nil
 }
 
-// renderState collects the files a message being rendered uses.
+// renderState collects the files a message being rendered uses, and
+// counts what it has cost against its limits (see template_limits.go).
 type renderState struct {
 	inline      []*Part
 	attachments []*Part
+
+	ctx             context.Context // the render stops when it is done
+	file            string          // the template file being rendered, for errors
+	size, maxSize   int64           // octets of the message so far, and the most it may have
+	steps, maxSteps int64           // loop iterations so far, and the most there may be
+}
+
+// addPart counts p, about to be added to the message, at its base64 size:
+// 76-character lines and their CRLFs (RFC 2045 section 6.8).
+func (st *renderState) addPart(p *Part) error {
+	n := int64(len(p.Content)+2) / 3 * 4
+	return st.grow(n + (n/76+1)*2)
 }
 
 // state returns the renderState of the message whose row is record: Render
@@ -196,6 +212,9 @@ func (t *Template) inline(record any, column, path string) (htmltemplate.URL, er
 		return "", err
 	}
 	if !slices.ContainsFunc(st.inline, func(q *Part) bool { return q.ContentID == p.ContentID }) {
+		if err := st.addPart(p); err != nil {
+			return "", err
+		}
 		st.inline = append(st.inline, p)
 	}
 	return htmltemplate.URL("cid:" + p.ContentID), nil
@@ -213,6 +232,9 @@ func (t *Template) attach(record any, column, path string) (string, error) {
 		return "", err
 	}
 	if !slices.ContainsFunc(st.attachments, func(q *Part) bool { return q.Filename == p.Filename && q.digest() == p.digest() }) {
+		if err := st.addPart(p); err != nil {
+			return "", err
+		}
 		st.attachments = append(st.attachments, p)
 	}
 	return "", nil

@@ -11,7 +11,10 @@ import (
 
 // Message is one personalised email, rendered from a template and a row of
 // data, before it is turned into MIME by a Composer. Header values are held
-// decoded, as a person reads them; the Composer encodes them.
+// decoded, as a person reads them; the Composer encodes them. Addresses are
+// held as net/mail parses them, local parts unquoted; Render writes an
+// internationalised domain as its A-label. Envelope gives them as SMTP
+// needs them.
 type Message struct {
 	// Row is the spreadsheet row the message was rendered from.
 	Row int
@@ -91,7 +94,10 @@ func (p *Part) base64() []byte {
 }
 
 // Recipients returns the envelope recipients of m: the addresses of To, Cc
-// and Bcc, each once, in that order.
+// and Bcc, each once, in that order, as RFC 5321 Mailboxes for RCPT TO
+// (section 4.1.2). A local part that is not a dot-atom is quoted, so the
+// envelope names the mailbox the header does: `"a..b"@example.test`, never
+// a..b@example.test.
 func (m *Message) Recipients() []string {
 	var out []string
 	seen := make(map[string]bool, len(m.To)+len(m.Cc)+len(m.Bcc))
@@ -100,7 +106,7 @@ func (m *Message) Recipients() []string {
 			key := strings.ToLower(a.Address)
 			if !seen[key] {
 				seen[key] = true
-				out = append(out, a.Address)
+				out = append(out, envelopeForm(a.Address))
 			}
 		}
 	}

@@ -288,22 +288,14 @@ func checkASCIIHeader(s string) error {
 }
 
 // checkAddress reports why addr, the addr-spec of a parsed address, cannot be
-// sent to: it must be ASCII (mailshot does not speak SMTPUTF8, RFC 6531), have
-// a local part and a domain, and fit SMTP's limit.
+// sent to (see normalizeAddress): non-ASCII local parts are allowed (RFC 6531,
+// SMTPUTF8), a domain must be in ASCII (Render turns an IDN into A-labels).
 func checkAddress(addr string) error {
-	at := strings.LastIndexByte(addr, '@')
-	switch {
-	case at <= 0 || at == len(addr)-1:
-		return fmt.Errorf("%q is not an email address", addr)
-	case len(addr) > maxAddressLength:
-		return fmt.Errorf("email address is %d octets long, more than %d", len(addr), maxAddressLength)
+	norm, err := normalizeAddress(addr)
+	if err == nil && norm != addr {
+		err = fmt.Errorf("%q: the domain must be written in ASCII, as %q", addr, norm)
 	}
-	for i := 0; i < len(addr); i++ {
-		if c := addr[i]; c >= 0x80 || c <= ' ' || c == 0x7f {
-			return fmt.Errorf("%q: only ASCII email addresses are supported", addr)
-		}
-	}
-	return nil
+	return err
 }
 
 // formatAddressList formats addresses for an address header from their

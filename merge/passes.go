@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 )
 
 // Stats counts what a pass over a batch found.
@@ -16,6 +15,8 @@ type Stats struct {
 	// NoUnsubscribe counts the valid messages without a List-Unsubscribe
 	// header, which Gmail and Yahoo require of bulk senders (RFC 8058).
 	NoUnsubscribe int
+	// Warnings counts the rows read with a Record.Warning.
+	Warnings int
 }
 
 // Valid is the number of rows that can be sent.
@@ -42,6 +43,9 @@ func (b *Batch) Validate(ctx context.Context, compose bool, fn func(it *Item, em
 			} else {
 				eml = buf.Bytes()
 			}
+		}
+		if it.Record != nil && it.Record.Warning != nil {
+			s.Warnings++
 		}
 		switch {
 		case it.Err != nil:
@@ -74,21 +78,21 @@ type Checked struct {
 	batch      Batch
 	duplicates map[int]Duplicate // rows that repeat an earlier row
 	invalid    map[int]bool      // rows the preflight found invalid
-	data       os.FileInfo       // the data file as the preflight found it
+	digest     *dataDigest       // what the preflight read of the data file
 }
 
 // Preflight is the first of a send's two passes: it validates and renders
 // every row (ahead, on every CPU; see Renderers) without composing, calls
 // fn (if not nil) with each as Validate does, and returns what the second
-// pass needs, with the counts. It fails with ErrDataChanged when the data
-// file changed while it was read.
+// pass needs, with the counts. It records a digest of the bytes it read of
+// the data file, and fails with ErrDataChanged when the file no longer
+// holds them once it is done.
 func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checked, Stats, error) {
-	data, err := os.Stat(b.Data)
-	if err != nil {
-		return nil, Stats{}, fmt.Errorf("merge: %w", err)
-	}
-	c := &Checked{batch: *b, duplicates: make(map[int]Duplicate), invalid: make(map[int]bool), data: data}
-	s, err := b.Validate(ctx, false, func(it *Item, _ []byte) error {
+	digest := &dataDigest{}
+	c := &Checked{batch: *b, duplicates: make(map[int]Duplicate), invalid: make(map[int]bool), digest: digest}
+	first := *b
+	first.Options.record, first.Options.verify = digest, nil
+	s, err := first.Validate(ctx, false, func(it *Item, _ []byte) error {
 		if it.DuplicateOf != 0 {
 			c.duplicates[it.Row] = Duplicate{Of: it.DuplicateOf, KeyHash: it.KeyHash, Conflict: it.Err != nil}
 		}
@@ -111,6 +115,7 @@ func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checke
 	// found here instead of remembering every key.
 	c.batch.Renderers = 1
 	c.batch.Duplicates = c.duplicates
+	c.batch.Options.record, c.batch.Options.verify = nil, digest
 	return c, s, nil
 }
 
@@ -118,7 +123,10 @@ func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checke
 // in order, and calls fn with each, as Validate does; rows found invalid
 // by the preflight come with Item.Err set again. A row that was valid in
 // the preflight and is invalid now stops the pass with its error: a file
-// changed under the run, and the row would otherwise be lost.
+// changed under the run, and the row would otherwise be lost. Every byte
+// it reads of the data file is checked against the preflight's digest
+// before any row made of it reaches fn: at the first difference the pass
+// stops with an error wrapping ErrDataChanged.
 func (c *Checked) Each(ctx context.Context, fn func(it *Item, eml []byte) error) error {
 	_, err := c.batch.Validate(ctx, true, func(it *Item, eml []byte) error {
 		if it.Err != nil && !c.invalid[it.Row] {
@@ -130,15 +138,15 @@ func (c *Checked) Each(ctx context.Context, fn func(it *Item, eml []byte) error)
 }
 
 // Unchanged returns an error wrapping ErrDataChanged unless the data file
-// is the one the preflight read, unchanged: the same inode (an editor that
-// saves by renaming makes a new one), size and modification time.
+// still holds the bytes the preflight read: it reads them again and
+// compares their SHA-256, so an edit that keeps the size and restores the
+// modification time is caught, and a save that changes nothing is not.
 func (c *Checked) Unchanged() error {
-	now, err := os.Stat(c.batch.Data)
-	if err != nil {
+	if err := c.digest.matches(c.batch.Data); err != nil {
+		if errors.Is(err, ErrDataChanged) {
+			return fmt.Errorf("merge: %s: %w", c.batch.Data, ErrDataChanged)
+		}
 		return fmt.Errorf("merge: %s: %w: %w", c.batch.Data, ErrDataChanged, err)
-	}
-	if !os.SameFile(now, c.data) || now.Size() != c.data.Size() || !now.ModTime().Equal(c.data.ModTime()) {
-		return fmt.Errorf("merge: %s: %w", c.batch.Data, ErrDataChanged)
 	}
 	return nil
 }

@@ -3,166 +3,308 @@ package merge
 import (
 	"bufio"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
+	"io"
+	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Preview writes messages into a directory for a person to look at, without
 // sending anything:
 //
-//	0002-ada.lovelace_example.com.eml    the message as it would be sent
-//	0002-ada.lovelace_example.com.html   its HTML body (or its text), with
-//	                                     cid: URLs pointing into images/
-//	images/3f2a….png                     each inline image, once per content
-//	index.html                           every message (row, to, subject);
-//	                                     the one clicked shows beside the list
+//	0002-ada.lovelace_example.com.eml        the message as it would be sent
+//	0002-ada.lovelace_example.com.html       its page: From, To, Cc, Reply-To,
+//	                                         Subject, List-Unsubscribe and the
+//	                                         other headers, links to its
+//	                                         attachments, and a switch between
+//	                                         its HTML and text parts
+//	0002-ada.lovelace_example.com.body.html  its HTML body, cid: URLs pointing
+//	                                         into images/
+//	images/3f2a….png                         each inline image, once per content
+//	files/9c1e…/agenda.pdf                   each attachment, once per content
+//	index.html, index-2.html, …              the messages, PageSize a page, the
+//	                                         one selected shown beside the list;
+//	                                         a search box finds a message on
+//	                                         any page (search.js)
+//	.mailshot-preview                        marks the directory as a preview's
+//	                                         and names every file it wrote
 //
-// Every page works opened straight from disk (file://). index.html is
-// written as messages are added, so memory does not grow with their number.
-// A Preview is safe for concurrent use; Close must be called to finish
-// index.html.
+// Every page works opened straight from disk (file://). The directory is
+// the preview's own: NewPreview refuses one that holds files no preview
+// wrote, and removes what an earlier preview wrote before writing anything.
+// Directories are created 0700 and files 0600, since they hold the
+// recipients' data, and no file is ever written over.
+//
+// Memory does not grow with the number of messages: each message's files
+// are written by Add, and the index is spooled to disk until Close writes
+// its pages. A Preview is safe for concurrent use; Close must be called to
+// write the index.
 type Preview struct {
-	dir string
+	// PageSize is the number of messages an index page lists; 0 means
+	// DefaultPreviewPageSize. Set it before Close.
+	PageSize int
 
-	mu      sync.Mutex
-	index   *os.File
-	w       *bufio.Writer
-	count   int
-	started bool // the head of index.html is written
+	dir string
+	out *previewDir
+
+	mu     sync.Mutex
+	spool  *os.File
+	w      *bufio.Writer
+	enc    *json.Encoder
+	count  int
+	images map[[16]byte]string // written inline images by content
+	files  map[string]string   // written attachments by content and name
+	closed bool
 }
 
-// previewImages is the directory, under a preview's, for inline images.
-const previewImages = "images"
+// DefaultPreviewPageSize is the number of messages an index page lists
+// unless Preview.PageSize says otherwise.
+const DefaultPreviewPageSize = 500
 
-// NewPreview creates dir (and its parents) when needed and starts writing
-// a preview into it.
-func NewPreview(dir string) (*Preview, error) {
-	if err := os.MkdirAll(filepath.Join(dir, previewImages), 0o755); err != nil {
-		return nil, fmt.Errorf("merge: preview: %w", err)
-	}
-	f, err := os.Create(filepath.Join(dir, "index.html"))
+// Names of the directories and files of a preview other than a message's.
+const (
+	previewImages = "images"
+	previewFiles  = "files"
+	previewSpool  = ".index-rows" // the index rows until Close
+	previewSearch = "search.js"
+)
+
+// NewPreview starts a preview in dir. It creates dir (0700) when it does
+// not exist; it takes an empty dir or one that an earlier preview wrote,
+// whose files it removes first, and refuses any other with a
+// *PreviewDirError wrapping ErrNotPreviewDir. inputs are the files and
+// directories the run reads (the template directory, the data file, the
+// attachments directory): when dir is one of them or holds one, compared by
+// file identity through symbolic links and "..", it returns a
+// *PreviewDirError wrapping ErrPreviewHoldsInput.
+func NewPreview(dir string, inputs ...string) (*Preview, error) {
+	out, err := openPreviewDir(dir, inputs)
 	if err != nil {
-		return nil, fmt.Errorf("merge: preview: %w", err)
+		var de *PreviewDirError
+		if errors.As(err, &de) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("preview folder %s: %w", dir, err)
 	}
-	return &Preview{dir: dir, index: f, w: bufio.NewWriter(f)}, nil
+	p := &Preview{dir: dir, out: out, images: map[[16]byte]string{}, files: map[string]string{}}
+	p.spool, err = out.create(previewSpool)
+	if err != nil {
+		out.close()
+		return nil, p.errorf(err)
+	}
+	p.w = bufio.NewWriter(p.spool)
+	p.enc = json.NewEncoder(p.w)
+	return p, nil
+}
+
+// errorf wraps err, which happened writing the preview.
+func (p *Preview) errorf(err error) error {
+	return fmt.Errorf("preview folder %s: %w", p.dir, err)
 }
 
 // Add writes m, whose composed form is eml, into the preview, and lists it
-// in index.html.
+// in the index.
 func (p *Preview) Add(m *Message, eml []byte) error {
 	p.mu.Lock()
-	closed := p.index == nil
-	p.mu.Unlock()
-	if closed {
-		return errors.New("merge: preview: Add after Close")
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("preview: Add after Close")
 	}
 	name := previewName(m)
-	if err := os.WriteFile(filepath.Join(p.dir, name+".eml"), eml, 0o644); err != nil {
-		return fmt.Errorf("merge: preview: %w", err)
+	if err := p.out.writeFile(name+".eml", eml); err != nil {
+		return p.errorf(err)
 	}
-	page, err := p.page(m)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(p.dir, name+".html"), page, 0o644); err != nil {
-		return fmt.Errorf("merge: preview: %w", err)
-	}
+	page := messagePage{
+		Row:     m.Row,
+		To:      addressList(m.To),
+		Cc:      addressList(m.Cc),
+		Bcc:     addressList(m.Bcc),
+		ReplyTo: addressList(m.ReplyTo),
+		Subject: m.Subject,
+		Headers: m.Headers,
+		Eml:     name + ".eml",
+		Text:    m.Text,
 
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.index == nil {
-		return errors.New("merge: preview: Add after Close")
+		HasTextPart: m.Text != "",
 	}
-	if !p.started {
-		p.writeHead(name + ".html")
+	if m.From != nil {
+		page.From = addressList([]*mail.Address{m.From})
+	}
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, "List-Unsubscribe") {
+			page.HasUnsubscribe = true
+		}
+	}
+	if m.HTML != "" {
+		body, err := p.body(m)
+		if err != nil {
+			return p.errorf(err)
+		}
+		page.Body = name + ".body.html"
+		if err := p.out.writeFile(page.Body, body); err != nil {
+			return p.errorf(err)
+		}
+	}
+	row := indexRow{Row: m.Row, Name: name, To: page.To, Subject: m.Subject}
+	if row.To == "" {
+		row.To = strings.Join(m.Recipients(), ", ")
+	}
+	for _, part := range m.Attachments {
+		link, err := p.writeAttachment(part)
+		if err != nil {
+			return p.errorf(err)
+		}
+		page.Attachments = append(page.Attachments, link)
+		row.Files = append(row.Files, link.Name)
+	}
+	f, err := p.out.create(name + ".html")
+	if err != nil {
+		return p.errorf(err)
+	}
+	bw := bufio.NewWriter(f)
+	err = previewTemplates.ExecuteTemplate(bw, "message", page)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return p.errorf(err)
+	}
+	if err := p.enc.Encode(row); err != nil {
+		return p.errorf(err)
 	}
 	p.count++
-	fmt.Fprintf(p.w, "<tr><td>%d</td><td>%s</td><td><a href=\"%s.html\" target=\"message\">%s</a></td><td>%s</td><td><a href=\"%[3]s.eml\">.eml</a></td></tr>\n",
-		m.Row, html.EscapeString(decodedAddresses(m)), html.EscapeString(name), html.EscapeString(orNone(m.Subject)), fileCount(m))
-	return p.writeError()
+	return nil
 }
 
-// Close finishes index.html.
+// Close writes the index pages and, when there is more than one, search.js.
 func (p *Preview) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.index == nil {
+	if p.closed {
 		return nil
 	}
-	if !p.started {
-		p.writeHead("")
-	}
-	fmt.Fprintf(p.w, "</tbody></table>\n<p>%d message%s.</p>\n</div>\n</body>\n</html>\n", p.count, plural(p.count))
-	err := p.w.Flush()
-	if cerr := p.index.Close(); err == nil {
+	p.closed = true
+	err := p.writeIndex()
+	if cerr := p.spool.Close(); err == nil {
 		err = cerr
 	}
-	p.index = nil
+	if rerr := p.out.remove(previewSpool); err == nil {
+		err = rerr
+	}
+	if cerr := p.out.close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return fmt.Errorf("merge: preview: %w", err)
+		return p.errorf(err)
 	}
 	return nil
 }
 
-// writeError returns the sticky error of the index writer, if any.
-func (p *Preview) writeError() error {
-	// bufio.Writer keeps its first error and returns it from every
-	// later call; an empty write asks for it.
-	if _, err := p.w.Write(nil); err != nil {
-		return fmt.Errorf("merge: preview: index.html: %w", err)
+// writeIndex writes the index pages from the spooled rows.
+func (p *Preview) writeIndex() error {
+	if err := p.w.Flush(); err != nil {
+		return err
+	}
+	if _, err := p.spool.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	size := p.PageSize
+	if size <= 0 {
+		size = DefaultPreviewPageSize
+	}
+	pages := max(1, (p.count+size-1)/size)
+	var search *bufio.Writer
+	if pages > 1 {
+		f, err := p.out.create(previewSearch)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		search = bufio.NewWriter(f)
+		search.WriteString("mailshotSearch([\n")
+	}
+	dec := json.NewDecoder(bufio.NewReader(p.spool))
+	rows := make([]indexRow, 0, min(size, p.count))
+	listed := 0 // rows in search.js
+	for n := 1; n <= pages; n++ {
+		rows = rows[:0]
+		for len(rows) < size && dec.More() {
+			var r indexRow
+			if err := dec.Decode(&r); err != nil {
+				return fmt.Errorf("reading back the index: %w", err)
+			}
+			rows = append(rows, r)
+			if search != nil {
+				entry, _ := json.Marshal([]any{r.Row, r.To, r.Subject, n})
+				if listed > 0 {
+					search.WriteString(",\n")
+				}
+				search.Write(entry)
+				listed++
+			}
+		}
+		page := indexPage{Page: n, Pages: pages, Total: p.count, Rows: rows, Nav: pageNav(n, pages)}
+		if n > 1 {
+			page.Prev = indexFile(n - 1)
+		}
+		if n < pages {
+			page.Next = indexFile(n + 1)
+		}
+		if len(rows) > 0 {
+			page.First = rows[0].Name + ".html"
+			page.FirstRow, page.LastRow = rows[0].Row, rows[len(rows)-1].Row
+		}
+		if err := p.writePage(indexFile(n), page); err != nil {
+			return err
+		}
+	}
+	if read := (pages-1)*size + len(rows); read != p.count && p.count > 0 {
+		return fmt.Errorf("reading back the index: %d of %d rows", read, p.count)
+	}
+	if search != nil {
+		search.WriteString("\n]);\n")
+		if err := search.Flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// writeHead writes the start of index.html; first is the page to show
-// beside the list, or "".
-func (p *Preview) writeHead(first string) {
-	p.started = true
-	p.w.WriteString(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>mailshot preview</title>
-<style>
-body { margin: 0; display: flex; height: 100vh; font: 14px/1.4 system-ui, sans-serif; }
-#list { flex: 0 0 45%; overflow: auto; border-right: 1px solid #ccc; }
-#list table { border-collapse: collapse; width: 100%; }
-#list th, #list td { padding: 4px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
-#list th { position: sticky; top: 0; background: #f6f6f6; }
-#list p { padding: 0 8px; color: #555; }
-iframe { flex: 1; order: 1; border: 0; height: 100vh; }
-</style>
-</head>
-<body>
-`)
-	if first != "" {
-		fmt.Fprintf(p.w, "<iframe name=\"message\" title=\"message\" sandbox=\"allow-same-origin\" src=\"%s\"></iframe>\n", html.EscapeString(first))
+// writePage writes one index page into the file name.
+func (p *Preview) writePage(name string, page indexPage) error {
+	f, err := p.out.create(name)
+	if err != nil {
+		return err
 	}
-	p.w.WriteString(`<div id="list">
-<table>
-<thead><tr><th>Row</th><th>To</th><th>Subject</th><th>Files</th><th>Message</th></tr></thead>
-<tbody>
-`)
+	bw := bufio.NewWriter(f)
+	err = previewTemplates.ExecuteTemplate(bw, "index", page)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// page returns the page that shows m's body in a browser: its HTML with
-// cid: URLs rewritten to image files under images/, written there once; or
-// its text. It starts with a UTF-8 byte order mark, which tells a browser
-// the encoding of a file without moving an HTML body's doctype.
-func (p *Preview) page(m *Message) ([]byte, error) {
+// body returns the page that shows m's HTML body in a browser: its HTML
+// with cid: URLs rewritten to image files under images/, written there
+// once. It starts with a UTF-8 byte order mark, which tells a browser the
+// encoding of a file without moving the body's doctype.
+func (p *Preview) body(m *Message) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("\uFEFF")
-	if m.HTML == "" {
-		fmt.Fprintf(&b, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n</head>\n<body>\n<pre style=\"white-space: pre-wrap; font: 14px/1.4 monospace\">%s</pre>\n</body>\n</html>\n",
-			html.EscapeString(m.Subject), html.EscapeString(m.Text))
-		return []byte(b.String()), nil
-	}
 	var pairs []string
 	for _, part := range m.Inline {
 		file, err := p.writeImage(part)
@@ -176,33 +318,91 @@ func (p *Preview) page(m *Message) ([]byte, error) {
 }
 
 // writeImage writes an inline image under images/, named by its content,
-// unless it is already there, and returns its path relative to the
+// unless it is there already, and returns its path relative to the
 // preview directory.
 func (p *Preview) writeImage(part *Part) (string, error) {
 	sum := part.digest()
-	rel := previewImages + "/" + hex.EncodeToString(sum[:16]) + imageExtension(part)
-	path := filepath.Join(p.dir, filepath.FromSlash(rel))
-	if info, err := os.Stat(path); err == nil && info.Size() == int64(len(part.Content)) {
+	key := [16]byte(sum[:16])
+	if rel, ok := p.images[key]; ok {
 		return rel, nil
 	}
-	// Write to a temporary name and rename, so that another message
-	// writing the same image never sees half of it.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".image-*")
-	if err != nil {
-		return "", fmt.Errorf("merge: preview: %w", err)
+	if len(p.images) == 0 {
+		if err := p.out.mkdir(previewImages); err != nil {
+			return "", err
+		}
 	}
-	_, err = tmp.Write(part.Content)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	rel := previewImages + "/" + hex.EncodeToString(key[:]) + imageExtension(part)
+	if err := p.out.writeFile(rel, part.Content); err != nil {
+		return "", err
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("merge: preview: %w", err)
-	}
+	p.images[key] = rel
 	return rel, nil
+}
+
+// writeAttachment writes an attachment as files/DIGEST/NAME, once for each
+// content and name, and returns the link to it.
+func (p *Preview) writeAttachment(part *Part) (fileLink, error) {
+	sum := part.digest()
+	dir := previewFiles + "/" + hex.EncodeToString(sum[:16])
+	name := safeFileName(part.Filename)
+	link := fileLink{
+		Name: part.Filename,
+		Href: previewFiles + "/" + hex.EncodeToString(sum[:16]) + "/" + url.PathEscape(name),
+		Size: sizeText(len(part.Content)),
+	}
+	if link.Name == "" {
+		link.Name = name
+	}
+	key := dir + "/" + name
+	if _, ok := p.files[key]; ok {
+		return link, nil
+	}
+	if len(p.files) == 0 {
+		if err := p.out.mkdir(previewFiles); err != nil {
+			return fileLink{}, err
+		}
+	}
+	if !p.hasDir(dir) {
+		if err := p.out.mkdir(dir); err != nil {
+			return fileLink{}, err
+		}
+	}
+	if err := p.out.writeFile(key, part.Content); err != nil {
+		return fileLink{}, err
+	}
+	p.files[key] = dir
+	return link, nil
+}
+
+// hasDir reports whether an attachment was written into dir already.
+func (p *Preview) hasDir(dir string) bool {
+	for _, d := range p.files {
+		if d == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// safeFileName returns name as a file name that is safe in any file
+// system and leads nowhere else: no separators, no control characters, no
+// leading dot, at most 120 bytes.
+func safeFileName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if r == '/' || r == '\\' || r == ':' || r == utf8.RuneError || unicode.IsControl(r) {
+			r = '_'
+		}
+		if b.Len()+utf8.RuneLen(r) > 120 {
+			break
+		}
+		b.WriteRune(r)
+	}
+	s := strings.TrimLeft(b.String(), ". ")
+	if s == "" {
+		return "attachment"
+	}
+	return s
 }
 
 // imageExtension returns the file extension for an inline image: its own
@@ -252,41 +452,16 @@ func previewName(m *Message) string {
 	return b.String()
 }
 
-// decodedAddresses returns m's To addresses as a person reads them, or its
-// other recipients when it has none.
-func decodedAddresses(m *Message) string {
-	var parts []string
-	for _, a := range m.To {
+// addressList returns addresses as a person reads them: "Name <address>"
+// or the bare address, separated by commas.
+func addressList(list []*mail.Address) string {
+	parts := make([]string, 0, len(list))
+	for _, a := range list {
 		if a.Name != "" {
 			parts = append(parts, a.Name+" <"+a.Address+">")
 		} else {
 			parts = append(parts, a.Address)
 		}
 	}
-	if len(parts) == 0 {
-		parts = m.Recipients()
-	}
 	return strings.Join(parts, ", ")
-}
-
-// fileCount describes m's attachments for the index.
-func fileCount(m *Message) string {
-	if n := len(m.Attachments); n > 0 {
-		return strconv.Itoa(n) + " attachment" + plural(n)
-	}
-	return ""
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(no subject)"
-	}
-	return s
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -2,16 +2,17 @@ package merge
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"fmt"
 	"net/mail"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+	"unicode/utf8"
 )
 
 // sampleRows are rows like samples/recipients.csv's, among them names with
@@ -24,21 +25,69 @@ var sampleRows = [][]string{
 	{"wang.xiaoming@example.org", "王小明", "小明", "北京", "1005", "2026-05-06"},
 }
 
-// writeSamplePreview renders sampleRows with the announcement template, plus
-// one text-only message, into a preview in a new directory.
-func writeSamplePreview(t *testing.T) (dir string, msgs []*Message) {
+// hostileRow is a row whose cells try to become markup or script in every
+// page of a preview; scripts that ran would set the title of the page
+// that opened the preview, or window.top.pwned.
+var hostileRow = []string{
+	"mallory@example.com",
+	`</td></tr></table><script>window.top.pwned=1;top.document.title="PWNED"</script>`,
+	`<img src=x onerror="window.top.pwned=1">`,
+	`"><svg onload="window.top.pwned=1">`,
+	"6666",
+	"2026-05-09",
+}
+
+// fullColumns are the columns of testdata/templates/full.
+var fullColumns = []string{"email", "name", "First Name", "cc", "year", "certificate", "vip"}
+
+// previewMessages renders the messages of the sample preview: the
+// announcement for sampleRows and hostileRow, the full template (Cc, Bcc,
+// Reply-To, List-Unsubscribe, two attachments) for two rows, and one
+// text-only message.
+func previewMessages(t testing.TB) []*Message {
 	t.Helper()
-	tmpl, err := LoadTemplate("../templates/announcement", TemplateOptions{})
+	ann, err := LoadTemplate("../templates/announcement", TemplateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = filepath.Join(t.TempDir(), "out")
-	p, err := NewPreview(dir)
+	full, err := LoadTemplate("testdata/templates/full", TemplateOptions{AttachmentsDir: "testdata/attachments"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var msgs []*Message
+	render := func(tmpl *Template, columns, values []string) {
+		m, err := tmpl.Render(&Record{File: "recipients.csv", Row: len(msgs) + 2, Columns: NewColumns(columns), Values: values})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	for _, row := range sampleRows {
+		render(ann, sampleColumns, row)
+	}
+	render(ann, sampleColumns, hostileRow)
+	render(full, fullColumns, []string{"zoe.mueller@example.org", "Zoë Müller", "Zoë", "boss@example.org", "2026", "Zertifikat Zoë.pdf", "yes"})
+	render(full, fullColumns, []string{"ada.lovelace@example.com", "Ada Lovelace", "Ada", "", "2026", "cert-ada.pdf", ""})
+	msgs = append(msgs, &Message{
+		Row:     len(msgs) + 2,
+		From:    &mail.Address{Address: "events@example.org"},
+		Bcc:     []*mail.Address{{Address: "Hidden.Person@Example.NET"}},
+		Subject: "Plain <text> & more",
+		Text:    "Just text, with <angle brackets> & ampersands.\n",
+	})
+	return msgs
+}
+
+// writePreview writes msgs into a preview in dir, pageSize messages a page.
+func writePreview(t testing.TB, dir string, pageSize int, msgs []*Message, inputs ...string) {
+	t.Helper()
+	p, err := NewPreview(dir, inputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.PageSize = pageSize
 	c := testComposer()
-	add := func(m *Message) {
+	for _, m := range msgs {
 		var b bytes.Buffer
 		if err := c.Compose(&b, m); err != nil {
 			t.Fatal(err)
@@ -46,95 +95,438 @@ func writeSamplePreview(t *testing.T) (dir string, msgs []*Message) {
 		if err := p.Add(m, b.Bytes()); err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, m)
 	}
-	for i, row := range sampleRows {
-		m, err := tmpl.Render(&Record{File: "recipients.csv", Row: i + 2, Columns: NewColumns(sampleColumns), Values: row})
-		if err != nil {
-			t.Fatal(err)
-		}
-		add(m)
-	}
-	add(&Message{
-		Row:     len(sampleRows) + 2,
-		From:    &mail.Address{Address: "events@example.org"},
-		Bcc:     []*mail.Address{{Address: "Hidden.Person@Example.NET"}},
-		Subject: "Plain <text> & more",
-		Text:    "Just text, with <angle brackets> & ampersands.\n",
-	})
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return dir, msgs
+}
+
+// python3 returns the path of python3, which reads the pages back as an
+// independent HTML parser; the test skips without it.
+func python3(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("MAILSHOT_HARNESS") == "1" {
+			t.Fatal("MAILSHOT_HARNESS=1 but python3 is missing")
+		}
+		t.Skip("python3 is missing")
+	}
+	return path
+}
+
+// pageReader is a Python program that reads a preview page with Python's
+// own HTML parser and prints, as JSON, what a person sees in it: the rows
+// of its tables as text, its links, frames and scripts.
+const pageReader = `
+import json, sys
+from html.parser import HTMLParser
+
+class Reader(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.out = {"title": "", "rows": [], "links": [], "frames": [], "scripts": 0, "pre": [], "selected": []}
+        self.row = None
+        self.cell = None
+        self.where = []
+        self.link = None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.where.append(tag)
+        if tag == "tr":
+            self.row = []
+            if "selected" in (a.get("class") or "").split():
+                self.out["selected"].append(a.get("id"))
+        elif tag in ("td", "th") and self.row is not None:
+            self.cell = ""
+        elif tag == "a":
+            self.link = [a.get("href"), ""]
+        elif tag == "iframe":
+            self.out["frames"].append(a.get("src"))
+        elif tag == "script":
+            self.out["scripts"] += 1
+        elif tag == "pre":
+            self.out["pre"].append("")
+    def handle_endtag(self, tag):
+        while self.where and self.where.pop() != tag:
+            pass
+        if tag in ("td", "th") and self.cell is not None:
+            self.row.append(self.cell.strip())
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.out["rows"].append(self.row)
+            self.row = None
+        elif tag == "a" and self.link:
+            self.out["links"].append(self.link)
+            self.link = None
+    def handle_data(self, data):
+        if "title" in self.where:
+            self.out["title"] += data
+        if "script" in self.where or "style" in self.where:
+            return
+        if self.cell is not None:
+            self.cell += data
+        if self.link is not None:
+            self.link[1] += data
+        if "pre" in self.where:
+            self.out["pre"][-1] += data
+
+pages = {}
+for path in sys.argv[1:]:
+    r = Reader()
+    r.feed(open(path, encoding="utf-8-sig").read())
+    pages[path] = r.out
+json.dump(pages, sys.stdout)
+`
+
+// readPage is what pageReader found in a page.
+type readPage struct {
+	Title    string
+	Rows     [][]string
+	Links    [][2]string
+	Frames   []string
+	Scripts  int
+	Pre      []string
+	Selected []string
+}
+
+// readBack reads the page at path with Python's HTML parser.
+func readBack(t *testing.T, path string) readPage {
+	t.Helper()
+	return readBackAll(t, path)[path]
+}
+
+// readBackAll reads the pages at paths with Python's HTML parser, at once.
+func readBackAll(t *testing.T, paths ...string) map[string]readPage {
+	t.Helper()
+	out, err := exec.Command(python3(t), append([]string{"-c", pageReader}, paths...)...).Output()
+	if err != nil {
+		t.Fatalf("reading %s back: %v", paths, err)
+	}
+	var pages map[string]readPage
+	if err := json.Unmarshal(out, &pages); err != nil {
+		t.Fatal(err)
+	}
+	return pages
+}
+
+// headerRows returns the rows a message page must show above the body.
+func headerRows(m *Message) [][]string {
+	rows := [][]string{{"From", addressList([]*mail.Address{m.From})}, {"To", addressList(m.To)}}
+	if len(m.Cc) > 0 {
+		rows = append(rows, []string{"Cc", addressList(m.Cc)})
+	}
+	if len(m.Bcc) > 0 {
+		rows = append(rows, []string{"Bcc", addressList(m.Bcc) + " (envelope only: not in the message)"})
+	}
+	if len(m.ReplyTo) > 0 {
+		rows = append(rows, []string{"Reply-To", addressList(m.ReplyTo)})
+	}
+	rows = append(rows, []string{"Subject", m.Subject})
+	unsubscribe := false
+	for _, h := range m.Headers {
+		rows = append(rows, []string{h.Name, h.Value})
+		unsubscribe = unsubscribe || h.Name == "List-Unsubscribe"
+	}
+	if !unsubscribe {
+		rows = append(rows, []string{"List-Unsubscribe", "(none)"})
+	}
+	return rows
 }
 
 func TestPreview(t *testing.T) {
-	dir, msgs := writeSamplePreview(t)
+	msgs := previewMessages(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	writePreview(t, dir, 0, msgs)
 	logo, err := os.ReadFile("../templates/announcement/logo.png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantNames := []string{
-		"0002-ada.lovelace_example.com", "0003-zoe.mueller_example.org", "0004-tom_example.com",
-		"0005-ines.ribeiro_example.org", "0006-wang.xiaoming_example.org", "0007-hidden.person_example.net",
+	paths := []string{filepath.Join(dir, "index.html")}
+	for _, m := range msgs {
+		paths = append(paths, filepath.Join(dir, previewName(m)+".html"))
 	}
-	index, err := os.ReadFile(filepath.Join(dir, "index.html"))
-	if err != nil {
-		t.Fatal(err)
+	pages := readBackAll(t, paths...)
+	index := pages[paths[0]]
+	if len(index.Rows) != len(msgs)+1 {
+		t.Fatalf("index.html has %d table rows, want a head and %d messages", len(index.Rows), len(msgs))
 	}
-	for i, name := range wantNames {
-		m := msgs[i]
-		eml, err := os.ReadFile(filepath.Join(dir, name+".eml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := parseWire(t, eml)
+	if want := []string{"r2"}; fmt.Sprint(index.Selected) != fmt.Sprint(want) {
+		t.Errorf("index.html marks %v as selected, want %v", index.Selected, want)
+	}
+	if index.Scripts != 1 {
+		t.Errorf("index.html has %d scripts, want its own one", index.Scripts)
+	}
+	for i, m := range msgs {
+		name := previewName(m)
+		w := parseWire(t, mustRead(t, filepath.Join(dir, name+".eml")))
 		checkWire(t, w, m)
 
-		page, err := os.ReadFile(filepath.Join(dir, name+".html"))
-		if err != nil {
-			t.Fatal(err)
+		// The index lists the message with what it shows.
+		var files []string
+		for _, a := range m.Attachments {
+			files = append(files, a.Filename)
 		}
-		if !bytes.HasPrefix(page, []byte("\uFEFF")) {
-			t.Errorf("%s.html does not start with a byte order mark", name)
+		want := []string{fmt.Sprint(m.Row), addressList(m.To), m.Subject, strings.Join(files, ", "), ".eml"}
+		if len(m.To) == 0 {
+			want[1] = strings.Join(m.Recipients(), ", ")
 		}
-		if m.HTML != "" {
-			if bytes.Contains(page, []byte("cid:")) {
-				t.Errorf("%s.html still has cid: URLs", name)
-			}
-			srcs := regexp.MustCompile(`src="(images/[0-9a-f]{32}\.png)"`).FindAllSubmatch(page, -1)
-			if len(srcs) != 1 {
-				t.Fatalf("%s.html has %d image links, want 1", name, len(srcs))
-			}
-			img, err := os.ReadFile(filepath.Join(dir, string(srcs[0][1])))
-			if err != nil || !bytes.Equal(img, logo) {
-				t.Errorf("%s is not the logo (%v)", srcs[0][1], err)
-			}
-		} else if !bytes.Contains(page, []byte("Just text, with &lt;angle brackets&gt; &amp; ampersands.")) {
-			t.Errorf("%s.html does not show the escaped text:\n%s", name, page)
+		if got := index.Rows[i+1]; fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Errorf("index row %d:\n got %q\nwant %q", i+1, got, want)
 		}
-		row := fmt.Sprintf(`<tr><td>%d</td>`, m.Row)
-		if !bytes.Contains(index, []byte(row)) || !bytes.Contains(index, []byte(`href="`+name+`.html" target="message"`)) || !bytes.Contains(index, []byte(`href="`+name+`.eml"`)) {
-			t.Errorf("index.html does not list %s", name)
+
+		// The message page shows the headers, the attachments and the parts.
+		page := pages[filepath.Join(dir, name+".html")]
+		if got, want := page.Rows, headerRows(m); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Errorf("%s.html headers:\n got %q\nwant %q", name, got, want)
+		}
+		if page.Scripts != 0 {
+			t.Errorf("%s.html has %d scripts", name, page.Scripts)
+		}
+		if m.Text != "" && (len(page.Pre) != 1 || page.Pre[0] != m.Text) {
+			t.Errorf("%s.html text part %q, want %q", name, page.Pre, m.Text)
+		}
+		for _, a := range m.Attachments {
+			found := false
+			for _, l := range page.Links {
+				if l[1] != a.Filename {
+					continue
+				}
+				found = true
+				// The link leads to the file, whatever its name.
+				path, err := urlPath(l[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := mustRead(t, filepath.Join(dir, path)); !bytes.Equal(got, a.Content) {
+					t.Errorf("%s.html: %s links to %s, which is not the attachment", name, a.Filename, l[0])
+				}
+			}
+			if !found {
+				t.Errorf("%s.html has no link to %s: %q", name, a.Filename, page.Links)
+			}
+		}
+		if m.HTML == "" {
+			if len(page.Frames) != 0 {
+				t.Errorf("%s.html of a text message has frames %q", name, page.Frames)
+			}
+			continue
+		}
+		if len(page.Frames) != 1 || page.Frames[0] != name+".body.html" {
+			t.Fatalf("%s.html frames %q, want the body", name, page.Frames)
+		}
+		body := mustRead(t, filepath.Join(dir, name+".body.html"))
+		if !bytes.HasPrefix(body, []byte("\uFEFF")) {
+			t.Errorf("%s.body.html does not start with a byte order mark", name)
+		}
+		if bytes.Contains(body, []byte("cid:")) {
+			t.Errorf("%s.body.html still has cid: URLs", name)
+		}
+		srcs := regexp.MustCompile(`src="(images/[0-9a-f]{32}\.png)"`).FindAllSubmatch(body, -1)
+		distinct := map[string]bool{}
+		for _, s := range srcs {
+			distinct[string(s[1])] = true
+		}
+		if len(distinct) != len(m.Inline) {
+			t.Fatalf("%s.body.html links %d images, want %d", name, len(distinct), len(m.Inline))
+		}
+		if i < len(sampleRows) && !bytes.Equal(mustRead(t, filepath.Join(dir, string(srcs[0][1]))), logo) {
+			t.Errorf("%s is not the logo", srcs[0][1])
 		}
 	}
 	images, _ := os.ReadDir(filepath.Join(dir, "images"))
-	if len(images) != 1 {
-		t.Errorf("%d files in images/, want the logo once", len(images))
+	if len(images) != 2 { // the logo once; the full template's badge
+		t.Errorf("%d files in images/, want 2", len(images))
 	}
-	for _, want := range []string{
-		`Tom &#34;T-Bone&#34; &lt;Tommy&gt; &amp; Co &lt;tom@example.com&gt;`,
-		"Lisbon 🌊: your ticket 1007 for 2026-05-07",
-		"Plain &lt;text&gt; &amp; more",
-		`<iframe name="message" title="message" sandbox="allow-same-origin" src="0002-ada.lovelace_example.com.html">`,
-		"<p>6 messages.</p>",
-	} {
-		if !bytes.Contains(index, []byte(want)) {
-			t.Errorf("index.html lacks %s", want)
+	if _, err := os.Stat(filepath.Join(dir, "search.js")); err == nil {
+		t.Errorf("search.js written for a one-page index")
+	}
+	for _, leftover := range []string{previewSpool} {
+		if _, err := os.Stat(filepath.Join(dir, leftover)); err == nil {
+			t.Errorf("%s left behind", leftover)
 		}
 	}
-	if n := bytes.Count(index, []byte("<tr><td>")); n != len(wantNames) {
-		t.Errorf("index.html lists %d messages, want %d", n, len(wantNames))
+}
+
+// urlPath returns the file path a relative URL of a preview page names.
+func urlPath(ref string) (string, error) {
+	u, err := url.PathUnescape(ref)
+	if err != nil {
+		return "", err
+	}
+	return filepath.FromSlash(u), nil
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPreviewEscapes checks the raw bytes of every page for the hostile
+// row's markup: html/template must have escaped all of it.
+func TestPreviewEscapes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	writePreview(t, dir, 3, previewMessages(t))
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.html"))
+	pages = append(pages, filepath.Join(dir, "search.js"))
+	for _, p := range pages {
+		b := mustRead(t, p)
+		for _, bad := range []string{"<script>window", "<img src=x", "<svg", "onload=\"", "onerror=\""} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("%s holds %q unescaped", filepath.Base(p), bad)
+			}
+		}
+	}
+}
+
+func TestPreviewPages(t *testing.T) {
+	msgs := previewMessages(t) // 9 messages, rows 2 to 10
+	dir := filepath.Join(t.TempDir(), "out")
+	writePreview(t, dir, 4, msgs)
+	tests := []struct {
+		file    string
+		rows    string // the rows listed
+		nav     string // the page links
+		heading string
+	}{
+		{"index.html", "2 3 4 5", "1 2 3 next ›", "9 messages; page 1 of 3, rows 2 to 5"},
+		{"index-2.html", "6 7 8 9", "‹ previous 1 2 3 next ›", "9 messages; page 2 of 3, rows 6 to 9"},
+		{"index-3.html", "10", "‹ previous 1 2 3", "9 messages; page 3 of 3, rows 10 to 10"},
+	}
+	for _, tt := range tests {
+		page := readBack(t, filepath.Join(dir, tt.file))
+		var rows []string
+		for _, r := range page.Rows[1:] {
+			rows = append(rows, r[0])
+		}
+		if got := strings.Join(rows, " "); got != tt.rows {
+			t.Errorf("%s lists rows %q, want %q", tt.file, got, tt.rows)
+		}
+		var nav []string
+		for _, l := range page.Links {
+			if strings.HasPrefix(l[0], "index") && !strings.Contains(l[1], "page ›") {
+				nav = append(nav, l[1])
+			}
+		}
+		// The current page is no link.
+		current := strings.TrimPrefix(strings.TrimSuffix(tt.file, ".html"), "index-")
+		if current == "index" {
+			current = "1"
+		}
+		got := strings.Join(nav, " ")
+		want := strings.Replace(tt.nav, current+" ", "", 1)
+		if strings.HasSuffix(want, " "+current) {
+			want = strings.TrimSuffix(want, " "+current)
+		}
+		if got != want {
+			t.Errorf("%s page links %q, want %q", tt.file, got, want)
+		}
+		b := mustRead(t, filepath.Join(dir, tt.file))
+		if !bytes.Contains(b, []byte(tt.heading)) {
+			t.Errorf("%s lacks %q", tt.file, tt.heading)
+		}
+		if want := []string{"r" + rows[0]}; fmt.Sprint(page.Selected) != fmt.Sprint(want) {
+			t.Errorf("%s marks %v selected, want %v", tt.file, page.Selected, want)
+		}
+	}
+	// search.js lists every message with its page, as JSON inside one call.
+	js := string(mustRead(t, filepath.Join(dir, "search.js")))
+	inner, ok := strings.CutPrefix(js, "mailshotSearch(")
+	inner, ok2 := strings.CutSuffix(inner, ");\n")
+	if !ok || !ok2 {
+		t.Fatalf("search.js is not one mailshotSearch call:\n%s", js)
+	}
+	var entries [][4]any
+	if err := json.Unmarshal([]byte(inner), &entries); err != nil {
+		t.Fatalf("search.js: %v\n%s", err, js)
+	}
+	if len(entries) != len(msgs) {
+		t.Fatalf("search.js lists %d messages, want %d", len(entries), len(msgs))
+	}
+	for i, e := range entries {
+		m := msgs[i]
+		want := [4]any{float64(m.Row), addressList(m.To), m.Subject, float64(i/4 + 1)}
+		if m.To == nil {
+			want[1] = strings.Join(m.Recipients(), ", ")
+		}
+		if fmt.Sprint(e) != fmt.Sprint(want) {
+			t.Errorf("search.js entry %d = %v, want %v", i, e, want)
+		}
+	}
+}
+
+func TestPreviewNav(t *testing.T) {
+	tests := []struct {
+		n, pages int
+		want     string
+	}{
+		{1, 1, ""},
+		{1, 2, "[1] 2"},
+		{5, 20, "1 2 3 4 [5] 6 7 8 … 20"},
+		{1, 20, "[1] 2 3 4 … 20"},
+		{20, 20, "1 … 17 18 19 [20]"},
+		{10, 20, "1 … 7 8 9 [10] 11 12 13 … 20"},
+	}
+	for _, tt := range tests {
+		var parts []string
+		for _, l := range pageNav(tt.n, tt.pages) {
+			switch {
+			case l.Current:
+				parts = append(parts, "["+l.Label+"]")
+			case l.File == "":
+				parts = append(parts, l.Label)
+			default:
+				if l.File != indexFile(atoiMust(t, l.Label)) {
+					t.Errorf("link %s leads to %s", l.Label, l.File)
+				}
+				parts = append(parts, l.Label)
+			}
+		}
+		if got := strings.Join(parts, " "); got != tt.want {
+			t.Errorf("pageNav(%d, %d) = %q, want %q", tt.n, tt.pages, got, tt.want)
+		}
+	}
+}
+
+func atoiMust(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPreviewGolden pins the markup of a message page (the full template:
+// Cc, Bcc, Reply-To, other headers, attachments, both parts) and of an
+// index page. go test ./merge -run PreviewGolden -update rewrites them.
+func TestPreviewGolden(t *testing.T) {
+	msgs := previewMessages(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	writePreview(t, dir, 4, msgs)
+	for _, tt := range []struct{ file, golden string }{
+		{previewName(msgs[6]) + ".html", "message.html"},
+		{previewName(msgs[8]) + ".html", "message-text.html"},
+		{"index-2.html", "index-2.html"},
+	} {
+		got := mustRead(t, filepath.Join(dir, tt.file))
+		golden := filepath.Join("testdata", "preview", tt.golden)
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s; run go test ./merge -run PreviewGolden -update and review the diff", tt.file, golden)
+		}
 	}
 }
 
@@ -147,9 +539,9 @@ func TestPreviewEmpty(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	index, err := os.ReadFile(filepath.Join(dir, "index.html"))
-	if err != nil || !bytes.Contains(index, []byte("<p>0 messages.</p>")) || bytes.Contains(index, []byte("<iframe")) {
-		t.Errorf("index.html of an empty preview: %s (%v)", index, err)
+	index := mustRead(t, filepath.Join(dir, "index.html"))
+	if !bytes.Contains(index, []byte("<p>0 messages</p>")) || bytes.Contains(index, []byte("<iframe")) {
+		t.Errorf("index.html of an empty preview:\n%s", index)
 	}
 	if err := p.Add(&Message{Row: 2, To: []*mail.Address{{Address: "a@example.com"}}}, nil); err == nil {
 		t.Errorf("Add after Close succeeded")
@@ -174,106 +566,73 @@ func TestPreviewName(t *testing.T) {
 	}
 }
 
-// chromium is Debian's Chromium, which TestPreviewInChromium drives.
-const chromium = "/usr/bin/chromium"
-
-// checkPage is a page the test writes beside index.html. It opens
-// index.html in a frame, clicks through every message link, and for each
-// message page checks that it loaded and that every image decoded; then it
-// puts the outcome in its title, which --dump-dom prints.
-const checkPage = `<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>running</title></head>
-<body>
-<iframe id="index" src="index.html" style="width:1200px;height:800px"></iframe>
-<script>
-function fail(why) { document.title = "FAIL " + why; }
-function wait(cond, then, what) {
-  var tries = 0;
-  (function poll() {
-    var ok = false;
-    try { ok = cond(); } catch (e) { return fail(what + ": " + e); }
-    if (ok) return then();
-    if (++tries > 200) return fail("timeout: " + what);
-    setTimeout(poll, 25);
-  })();
+func TestSafeFileName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"agenda.pdf", "agenda.pdf"},
+		{"Zertifikat Zoë.pdf", "Zertifikat Zoë.pdf"},
+		{"../../etc/passwd", "_.._etc_passwd"},
+		{`..\..\boot.ini`, "_.._boot.ini"},
+		{".hidden", "hidden"},
+		{"", "attachment"},
+		{"...", "attachment"},
+		{"a\x00b\nc\u202e.pdf", "a_b_c\u202e.pdf"},
+		{"C:report.pdf", "C_report.pdf"},
+		{strings.Repeat("é", 100), strings.Repeat("é", 60)},
+		{strings.Repeat("0", 120) + "\xe8", strings.Repeat("0", 120)},
+		{strings.Repeat("0", 119) + "\x01\x02", strings.Repeat("0", 119) + "_"},
+	}
+	for _, tt := range tests {
+		if got := safeFileName(tt.in); got != tt.want {
+			t.Errorf("safeFileName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }
-var index = document.getElementById("index");
-index.onload = function () {
-  var doc = index.contentDocument;
-  var links = doc.querySelectorAll('a[target="message"]');
-  var frame = doc.querySelector('iframe[name="message"]');
-  if (!frame) return fail("no message frame");
-  var pages = 0, images = 0, i = 0;
-  function next() {
-    if (i === links.length) {
-      document.title = "OK pages=" + pages + " images=" + images;
-      return;
-    }
-    var link = links[i++];
-    var want = link.href;
-    link.click();
-    wait(function () {
-      var d = frame.contentDocument;
-      return d && d.URL === want && d.readyState === "complete";
-    }, function () {
-      var d = frame.contentDocument, imgs = d.images;
-      for (var k = 0; k < imgs.length; k++) {
-        if (!imgs[k].complete || imgs[k].naturalWidth === 0) {
-          return fail("image " + imgs[k].getAttribute("src") + " in " + want + " did not render");
-        }
-      }
-      if (!d.body || d.body.textContent.trim() === "") return fail("empty page " + want);
-      pages++;
-      images += imgs.length;
-      next();
-    }, "loading " + want);
-  }
-  next();
-};
-</script>
-</body></html>
-`
 
-// TestPreviewInChromium opens a preview in headless Chromium, straight from
-// disk, and checks that index.html shows every message with its images.
-func TestPreviewInChromium(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("MAILSHOT_HARNESS") == "1" {
-			t.Fatalf("MAILSHOT_HARNESS=1 but %s is missing: apt-get install chromium", chromium)
-		}
-		t.Skipf("%s is missing; apt-get install chromium to run this test", chromium)
-	}
-	dir, msgs := writeSamplePreview(t)
-	images := 0
-	for _, m := range msgs {
-		if m.HTML != "" {
-			images++ // the announcement shows the logo once
+func TestSizeText(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{{0, "0 bytes"}, {999, "999 bytes"}, {1000, "1 kB"}, {25_400, "25 kB"}, {999_499, "999 kB"}, {1_250_000, "1.2 MB"}} {
+		if got := sizeText(tt.n); got != tt.want {
+			t.Errorf("sizeText(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
-	check := filepath.Join(dir, "check.html")
-	if err := os.WriteFile(check, []byte(checkPage), 0o644); err != nil {
-		t.Fatal(err)
+}
+
+// FuzzSafeFileName checks that an attachment's name, whatever it is,
+// becomes one local file name of valid UTF-8 and at most 120 bytes.
+func FuzzSafeFileName(f *testing.F) {
+	for _, s := range []string{"agenda.pdf", "Zertifikat Zoë.pdf", "../../etc/passwd", `..\x`, "", "...", "a\x00b", "C:x", "\xff\xfe", strings.Repeat("é", 100), strings.Repeat("0", 120) + "\xe8"} {
+		f.Add(s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		// Lets check.html look into the frames of index.html, which a
-		// browser otherwise keeps apart as file:// pages. index.html
-		// itself needs nothing of the kind.
-		"--allow-file-access-from-files",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=20000", "--dump-dom",
-		"file://"+check)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	f.Fuzz(func(t *testing.T, name string) {
+		got := safeFileName(name)
+		if got == "" || len(got) > 120 || !utf8.ValidString(got) || !filepath.IsLocal(got) ||
+			filepath.Base(got) != got || strings.HasPrefix(got, ".") || strings.ContainsAny(got, "/\\:\x00") {
+			t.Errorf("safeFileName(%q) = %q", name, got)
+		}
+	})
+}
+
+// FuzzPreviewMarker gives a preview a directory whose marker lists
+// anything at all: the preview never removes a file outside it.
+func FuzzPreviewMarker(f *testing.F) {
+	for _, s := range []string{"index.html\n", "../outside.txt\n", "images/\n../\n", "/etc/passwd\n", "link/outside.txt\n", ".\n..\n"} {
+		f.Add(s)
 	}
-	title := regexp.MustCompile(`<title>(.*?)</title>`).FindSubmatch(out)
-	want := fmt.Sprintf("OK pages=%d images=%d", len(msgs), images)
-	if title == nil || string(title[1]) != want {
-		t.Errorf("check page says %q, want %q\nDOM:\n%.2000s\nstderr:\n%.2000s", title, want, out, stderr.String())
-	}
+	f.Fuzz(func(t *testing.T, list string) {
+		base := t.TempDir()
+		outside := filepath.Join(base, "outside.txt")
+		os.WriteFile(outside, []byte("keep"), 0o600)
+		dir := filepath.Join(base, "out")
+		os.Mkdir(dir, 0o700)
+		os.Symlink(base, filepath.Join(dir, "link"))
+		os.WriteFile(filepath.Join(dir, previewMarker), []byte(previewMarkerHead+list), 0o600)
+		if p, err := NewPreview(dir); err == nil {
+			p.Close()
+		}
+		if b, err := os.ReadFile(outside); err != nil || string(b) != "keep" {
+			t.Errorf("marker %q: the file outside is gone or changed (%q, %v)", list, b, err)
+		}
+	})
 }

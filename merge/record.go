@@ -50,6 +50,11 @@ type Record struct {
 	Columns *Columns
 	// Values holds one cell per column, as the spreadsheet shows it.
 	Values []string
+	// Warning, when not nil, says why the row, though well-formed, may not
+	// be what the file's author meant: its cause is a *StrayQuoteError
+	// when a quoted field runs over lines that look like rows of their own.
+	// The row is still valid; the caller should show the warning.
+	Warning *RowError
 }
 
 // Field returns the value of the named column and whether the column exists.

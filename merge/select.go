@@ -128,3 +128,78 @@ func (s *Selection) pick(rec *Record) bool {
 	}
 	return true
 }
+
+// ErrNoRows is the cause of the error for a data file that has a header
+// row but no rows below it.
+var ErrNoRows = errors.New("the file has no rows below its header row")
+
+// SelectionError reports a Selection that picked none of a data file's
+// rows, with what a person needs to correct it.
+type SelectionError struct {
+	File   string    // the data file
+	Select Selection // the selection
+	// FirstRow and LastRow are the first and last data rows read; reading
+	// stops early when the selection's rows lie behind it.
+	FirstRow, LastRow int
+	// AtEnd says that LastRow is the file's last row.
+	AtEnd bool
+	// Near lists, for the column=value conditions no row met, a value
+	// some row has that differs from the one wanted only in case or in
+	// surrounding spaces.
+	Near []NearValue
+}
+
+// NearValue is a value of a column that meets a Condition but for case or
+// surrounding spaces.
+type NearValue struct {
+	Condition Condition
+	Value     string
+}
+
+// Error says what selected nothing and what the file holds:
+// `people.csv: no row matches city=london; "London" differs only in case`.
+func (e *SelectionError) Error() string {
+	var what []string
+	if len(e.Select.Rows) > 0 {
+		what = append(what, "rows "+FormatRows(e.Select.Rows))
+	}
+	for _, c := range e.Select.Where {
+		what = append(what, c.String())
+	}
+	msg := fmt.Sprintf("%s: no row matches %s", e.File, strings.Join(what, " and "))
+	if e.AtEnd {
+		if e.FirstRow == e.LastRow {
+			msg += fmt.Sprintf("; the file's only row is %d", e.FirstRow)
+		} else {
+			msg += fmt.Sprintf("; the file has rows %d-%d", e.FirstRow, e.LastRow)
+		}
+	}
+	for _, n := range e.Near {
+		msg += fmt.Sprintf("; %q in column %q differs from %q only in case or spaces", n.Value, n.Condition.Column, n.Condition.Value)
+	}
+	return msg
+}
+
+// String formats c as ParseCondition reads it.
+func (c Condition) String() string {
+	if c.Not {
+		return c.Column + "!=" + c.Value
+	}
+	return c.Column + "=" + c.Value
+}
+
+// FormatRows formats row ranges as ParseRows reads them: "2-50,75,80-".
+func FormatRows(rows []RowRange) string {
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		switch {
+		case r.First == r.Last:
+			parts[i] = strconv.Itoa(r.First)
+		case r.Last == math.MaxInt:
+			parts[i] = strconv.Itoa(r.First) + "-"
+		default:
+			parts[i] = strconv.Itoa(r.First) + "-" + strconv.Itoa(r.Last)
+		}
+	}
+	return strings.Join(parts, ",")
+}

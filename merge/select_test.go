@@ -260,3 +260,134 @@ func TestBatchRenderersAgree(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSelectionMatchesNothing (issue 12): a selection that picks no row is
+// a *SelectionError saying what the file holds, never a pass of 0 rows;
+// a file with a header and no rows is ErrNoRows.
+func TestSelectionMatchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	tmpl, err := LoadTemplate(writeTemplate(t, map[string]string{"message.txt": "From: x@example.org\nTo: {{.email}}\nSubject: s\n\nHi\n"}), TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	five := "email,city\na@example.org,London\nb@example.org, london \nc@example.org,Porto\nd@example.org,London\ne@example.org,Faro\n"
+	tests := []struct {
+		name  string
+		data  string
+		rows  string
+		where []string
+		want  *SelectionError // nil: want ErrNoRows
+		err   string
+	}{
+		{name: "rows beyond the file", data: five, rows: "9-12",
+			want: &SelectionError{FirstRow: 2, LastRow: 6, AtEnd: true},
+			err:  "d.csv: no row matches rows 9-12; the file has rows 2-6"},
+		{name: "value differs in case", data: five, where: []string{"city=london"},
+			want: &SelectionError{FirstRow: 2, LastRow: 6, AtEnd: true, Near: []NearValue{{Condition{Column: "city", Value: "london"}, "London"}}},
+			err:  `d.csv: no row matches city=london; the file has rows 2-6; "London" in column "city" differs from "london" only in case or spaces`},
+		{name: "rows and a value", data: five, rows: "2-3,6-", where: []string{"city=Lisbon", "email!=x@example.org"},
+			want: &SelectionError{FirstRow: 2, LastRow: 6, AtEnd: true},
+			err:  "d.csv: no row matches rows 2-3,6- and city=Lisbon and email!=x@example.org; the file has rows 2-6"},
+		{name: "rows before the end, blank", data: "email\na@example.org\n\n\n\nb@example.org\n", rows: "3-4",
+			want: &SelectionError{FirstRow: 2, LastRow: 6},
+			err:  "d.csv: no row matches rows 3-4"},
+		{name: "header only", data: "email,city\n", err: "d.csv: the file has no rows below its header row"},
+		{name: "header and blank lines", data: "email,city\n\n,\n \n", err: "the file has no rows below its header row"},
+		{name: "header only, with a selection", data: "email,city\n", rows: "2-", err: "the file has no rows below its header row"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(dir, "d.csv")
+			if err := os.WriteFile(data, []byte(tt.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b := &Batch{Template: tmpl, Data: data}
+			if tt.rows != "" {
+				if b.Select.Rows, err = ParseRows(tt.rows); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, w := range tt.where {
+				c, err := ParseCondition(w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.Select.Where = append(b.Select.Where, c)
+			}
+			for _, renderers := range []int{1, 4} {
+				b.Renderers = renderers
+				calls := 0
+				stats, err := b.Validate(context.Background(), false, func(*Item, []byte) error { calls++; return nil })
+				if calls != 0 || stats.Rows != 0 {
+					t.Errorf("fn called %d times, stats %+v", calls, stats)
+				}
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.err)
+				}
+				var se *SelectionError
+				if tt.want == nil {
+					if !errors.Is(err, ErrNoRows) || errors.As(err, &se) {
+						t.Errorf("error %v: want ErrNoRows", err)
+					}
+					continue
+				}
+				if !errors.As(err, &se) {
+					t.Fatalf("error %v: want a *SelectionError", err)
+				}
+				want := *tt.want
+				want.File, want.Select = data, b.Select
+				if !reflect.DeepEqual(*se, want) {
+					t.Errorf("SelectionError = %+v\nwant             %+v", *se, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchCSVLineEndsAndQuotes (issue 11 #4) reads, through a batch as
+// check and send do, files that used to lose rows without a word.
+func TestBatchCSVLineEndsAndQuotes(t *testing.T) {
+	tmpl, err := LoadTemplate(writeTemplate(t, map[string]string{"message.txt": "From: x@example.org\nTo: {{.email}}\nSubject: s\n\nHi {{.name}}\n"}), TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		data     string
+		want     string // row numbers, "!" after an invalid one, "?" after one with a warning
+		warnings int
+	}{
+		{"CR line ends", "email,name\rann@example.com,Ann\rbo@example.org,Bo\r", "2 3", 0},
+		{"stray quotes merge three rows", "email,name\na@example.com,\"Ann\nb@example.com,Bob\nc@example.com,Cy\"\nd@example.com,Di\n", "2? 3", 1},
+		{"a quoted field over lines that are no rows", "email,name\na@example.com,\"Ann\nLee\"\n", "2", 0},
+		{"an unclosed quote costs one row", "email,name\na@example.com,\"Ann\nb@example.com,Bob\nc@example.com,Cy\n", "2! 3 4", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "d.csv")
+			if err := os.WriteFile(data, []byte(tt.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b := &Batch{Template: tmpl, Data: data}
+			var got []string
+			stats, err := b.Validate(context.Background(), false, func(it *Item, _ []byte) error {
+				s := strconv.Itoa(it.Row)
+				if it.Err != nil {
+					s += "!"
+				}
+				if it.Record != nil && it.Record.Warning != nil {
+					s += "?"
+					var sq *StrayQuoteError
+					if w := it.Record.Warning; w.Row != it.Row || w.File != data || !errors.As(w, &sq) || sq.Lines != 3 {
+						t.Errorf("row %d: warning %v, want a *StrayQuoteError of 3 lines for the row", it.Row, w)
+					}
+				}
+				got = append(got, s)
+				return nil
+			})
+			if err != nil || strings.Join(got, " ") != tt.want || stats.Warnings != tt.warnings {
+				t.Errorf("got %q, %d warnings (%v); want %q, %d warnings", strings.Join(got, " "), stats.Warnings, err, tt.want, tt.warnings)
+			}
+		})
+	}
+}

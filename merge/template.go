@@ -2,14 +2,13 @@ package merge
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"io"
 	"io/fs"
 	"net/mail"
 	"net/textproto"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -27,6 +26,15 @@ type TemplateOptions struct {
 	// MaxFileSize is the largest file, in bytes, that inline or attach
 	// accept. 0: 18 MiB, which base64 makes about 24 MB.
 	MaxFileSize int64
+	// MaxMessageSize is the most octets a rendered message may take:
+	// header values, bodies, and its files in base64. A row that makes a
+	// larger one is invalid (*LimitError). 0: 25 MiB, the limit of most
+	// mail servers.
+	MaxMessageSize int64
+	// MaxIterations is the most times the loops of a template (range, and
+	// templates that call themselves) may run for one message; past it
+	// the row is invalid (*LimitError). 0: one million.
+	MaxIterations int64
 }
 
 // Template is a message template: a directory holding message.txt, header
@@ -66,6 +74,8 @@ type TemplateOptions struct {
 //
 // A column the data lacks makes every row invalid, wherever the template
 // names it, even in a branch not taken; templates never print "<no value>".
+// CheckColumns reports such a column once, with the place the template
+// names it and the data's column it most likely means.
 // An action that prints a cell must print something: an empty cell there
 // makes the row invalid, unless the action calls default, which is how a
 // template says empty is fine ({{default "" .middle}}). Conditions are not
@@ -74,16 +84,27 @@ type TemplateOptions struct {
 // Files the template names literally are read and base64-encoded once, when
 // it is loaded; files named by a column are read for each message.
 //
+// Rendering is bounded: message.txt and message.html must be regular files
+// of at most 4 MiB, inline and attach take only regular files, and a row
+// whose message grows past TemplateOptions.MaxMessageSize, or whose loops
+// run past MaxIterations, is invalid (*LimitError). RenderContext stops
+// soon after its context is done, even in a loop that prints nothing.
+//
 // A Template is safe for concurrent use by multiple goroutines.
 type Template struct {
-	dir         string
-	attachDir   string
-	maxFileSize int64
+	dir            string
+	attachDir      string
+	maxFileSize    int64
+	maxMessageSize int64
+	maxIterations  int64
+	textFile       string // message.txt's path
+	htmlFile       string // message.html's path
 
 	headers []*headerTemplate
 	text    *texttemplate.Template // nil: no text body
 	html    *htmltemplate.Template // nil: no HTML body
 	columns []string               // columns the template names
+	uses    map[string]position    // where each column is first named
 
 	// textSize and htmlSize are how much room to make when rendering
 	// the bodies: their templates' sizes plus a quarter.
@@ -130,14 +151,22 @@ type rawHeader struct {
 // LoadTemplate reads and parses the template in dir, and reads the files it
 // names literally. Its errors name the file and line at fault.
 func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
-	t := &Template{dir: dir, attachDir: opts.AttachmentsDir, maxFileSize: opts.MaxFileSize}
+	t := &Template{dir: dir, attachDir: opts.AttachmentsDir, maxFileSize: opts.MaxFileSize,
+		maxMessageSize: opts.MaxMessageSize, maxIterations: opts.MaxIterations}
 	if t.attachDir == "" {
 		t.attachDir = dir
 	}
 	if t.maxFileSize <= 0 {
 		t.maxFileSize = defaultMaxFileSize
 	}
+	if t.maxMessageSize <= 0 {
+		t.maxMessageSize = defaultMaxMessageSize
+	}
+	if t.maxIterations <= 0 {
+		t.maxIterations = defaultMaxIterations
+	}
 	textPath := filepath.Join(dir, "message.txt")
+	t.textFile = textPath
 	src, err := readTemplateFile(textPath)
 	if err != nil {
 		return nil, err
@@ -152,6 +181,7 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 	}
 
 	htmlPath := filepath.Join(dir, "message.html")
+	t.htmlFile = htmlPath
 	htmlSrc, err := readTemplateFile(htmlPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -169,6 +199,7 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 			trees = append(trees, tt.Tree)
 		}
 		info.rewrite(trees)
+		addTicks(trees, htmlPath)
 	}
 
 	if strings.TrimSpace(body) != "" || t.html == nil {
@@ -186,27 +217,36 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 			}
 		}
 		info.rewrite(textTrees(t.text))
+		addTicks(textTrees(t.text), textPath)
 	}
 
-	t.columns = info.columns
+	t.columns, t.uses = info.columns, info.uses
 	if err := t.loadFiles(info.files); err != nil {
 		return nil, err
 	}
 	if t.html != nil {
 		// html/template escapes a template when it first runs it: run it
-		// now, on an empty row, to report escaping problems here.
+		// now, on an empty row, to report escaping problems here. The
+		// run stops at its first output or loop.
+		row := map[string]string{}
+		key := reflect.ValueOf(row).UnsafePointer()
+		st := &renderState{ctx: context.Background(), file: htmlPath}
+		t.states.Store(key, st)
+		err := t.html.Execute(&renderWriter{st: st}, row)
+		t.states.Delete(key)
 		var escErr *htmltemplate.Error
-		if err := t.html.Execute(io.Discard, map[string]string{}); errors.As(err, &escErr) {
+		if errors.As(err, &escErr) {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
 	}
 	return t, nil
 }
 
-// readTemplateFile reads a template file, which must be UTF-8, without a
-// byte order mark and with LF line ends.
+// readTemplateFile reads a template file, which must be a regular file of
+// at most maxTemplateFileSize octets of UTF-8, without a byte order mark and
+// with LF line ends. It looks before it opens, so that a FIFO cannot block it.
 func readTemplateFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegularFile(path, maxTemplateFileSize)
 	if err != nil {
 		return "", fmt.Errorf("merge: template: %w", err)
 	}
@@ -299,6 +339,7 @@ func (t *Template) parseHeaders(path string, headers []rawHeader, info *template
 		}
 		h.tmpl = tmpl
 		h.columns = info.rewrite(trees)
+		addTicks(trees, path)
 		if len(h.columns) == 0 && isConstant(tmpl.Tree) {
 			// A value without actions is checked now, once.
 			var b strings.Builder
@@ -348,17 +389,30 @@ func isConstant(tree *parse.Tree) bool {
 // first use. Render reports a row invalid when its data lacks any of them.
 func (t *Template) Columns() []string { return t.columns }
 
-// Render renders the template for one row of data. Every problem with the
-// row, such as a column the data lacks, an empty cell printed, a header
-// value holding a line break or an address that does not parse, is a
-// *RowError naming the row and, where it can, the column at fault.
+// Render renders the template for one row of data, as RenderContext does
+// with a context that is never done.
 func (t *Template) Render(rec *Record) (*Message, error) {
+	return t.RenderContext(context.Background(), rec)
+}
+
+// RenderContext renders the template for one row of data. Every problem
+// with the row, such as a column the data lacks (*UnknownColumnError), an
+// empty cell printed, a header value holding a line break, an address that
+// does not parse or a message past a limit of TemplateOptions
+// (*LimitError), is a *RowError naming the row and, where it can, the
+// column at fault. When ctx is done before rendering ends, it stops within
+// a few thousand loop iterations or one write, and returns an error that
+// wraps ctx.Err() and is not a *RowError.
+func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, error) {
 	rowError := func(column string, err error) error {
 		return &RowError{File: rec.File, Row: rec.Row, Column: column, Err: err}
 	}
 	for _, col := range t.columns {
 		if _, ok := rec.Field(col); !ok {
-			return nil, rowError(col, fmt.Errorf("%w; the columns are %s", errNoColumn, quoteList(rec.Columns.Names())))
+			if rec.Columns.Index(col) >= 0 {
+				return nil, rowError(col, errShortRow)
+			}
+			return nil, rowError(col, t.unknownColumn(col, rec.Columns))
 		}
 	}
 	data := make(map[string]string, len(rec.Values))
@@ -377,19 +431,20 @@ func (t *Template) Render(rec *Record) (*Message, error) {
 		}
 	}
 
-	st := &renderState{}
+	st := &renderState{ctx: ctx, maxSize: t.maxMessageSize, maxSteps: t.maxIterations}
 	key := reflect.ValueOf(data).UnsafePointer()
 	t.states.Store(key, st)
 	defer t.states.Delete(key)
 
 	m := &Message{Row: rec.Row}
-	var b strings.Builder
+	w := &renderWriter{st: st}
+	st.file = t.textFile
 	for _, h := range t.headers {
-		b.Reset()
-		if err := h.tmpl.Execute(&b, data); err != nil {
-			return nil, t.execError(rec, err)
+		w.b.Reset()
+		if err := h.tmpl.Execute(w, data); err != nil {
+			return nil, t.execError(ctx, rec, err)
 		}
-		if err := h.set(m, strings.Trim(b.String(), " \t")); err != nil {
+		if err := h.set(m, strings.Trim(w.b.String(), " \t")); err != nil {
 			return nil, rowError(h.blame(data), fmt.Errorf("%s header: %w", h.name, err))
 		}
 	}
@@ -404,20 +459,21 @@ func (t *Template) Render(rec *Record) (*Message, error) {
 		return nil, rowError(lastOrEmpty(cols), errors.New("no recipient: To, Cc and Bcc are all empty"))
 	}
 	if t.text != nil {
-		var b strings.Builder
-		b.Grow(t.textSize)
-		if err := t.text.Execute(&b, data); err != nil {
-			return nil, t.execError(rec, err)
+		w := &renderWriter{st: st}
+		w.b.Grow(t.textSize)
+		if err := t.text.Execute(w, data); err != nil {
+			return nil, t.execError(ctx, rec, err)
 		}
-		m.Text = b.String()
+		m.Text = w.b.String()
 	}
 	if t.html != nil {
-		var b strings.Builder
-		b.Grow(t.htmlSize)
-		if err := t.html.Execute(&b, data); err != nil {
-			return nil, t.execError(rec, err)
+		st.file = t.htmlFile
+		w := &renderWriter{st: st}
+		w.b.Grow(t.htmlSize)
+		if err := t.html.Execute(w, data); err != nil {
+			return nil, t.execError(ctx, rec, err)
 		}
-		m.HTML = b.String()
+		m.HTML = w.b.String()
 	}
 	m.Inline, m.Attachments = st.inline, st.attachments
 	// Encode the header fields once now, so that Compose cannot fail on
@@ -428,8 +484,16 @@ func (t *Template) Render(rec *Record) (*Message, error) {
 	return m, nil
 }
 
-// execError turns an error from executing a template into a *RowError.
-func (t *Template) execError(rec *Record, err error) error {
+// execError turns an error from executing a template into a *RowError, or,
+// when ctx is done, into an error wrapping ctx.Err().
+func (t *Template) execError(ctx context.Context, rec *Record, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("merge: %s:%d: rendering stopped: %w", rec.File, rec.Row, ctx.Err())
+	}
+	var le *LimitError
+	if errors.As(err, &le) {
+		return &RowError{File: rec.File, Row: rec.Row, Err: le}
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		return &RowError{File: rec.File, Row: rec.Row, Column: fe.column, Err: fe.err}
@@ -505,7 +569,7 @@ func parseAddressList(value string) ([]*mail.Address, error) {
 		return nil, fmt.Errorf("%q is not a list of email addresses (%v); write {{address .name .email}} to make one from columns", value, err)
 	}
 	for _, a := range list {
-		if err := checkAddress(a.Address); err != nil {
+		if a.Address, err = normalizeAddress(a.Address); err != nil {
 			return nil, err
 		}
 		if err := checkHeaderText(a.Name); err != nil {

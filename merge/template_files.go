@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"os"
 	"path/filepath"
@@ -81,36 +80,41 @@ func (t *Template) file(kind fileKind, path string) (*Part, error) {
 }
 
 // readFile reads the file key names from its root, refusing to follow a
-// symbolic link out of it, and returns it as a Part. Inline files must be
-// images and get a Content-ID derived from their content.
+// symbolic link out of it, and returns it as a Part. It must be a regular
+// file, which it checks before opening it so that a FIFO cannot block.
+// Inline files must be images and get a Content-ID derived from their
+// content.
 func (t *Template) readFile(key fileKey) (*Part, error) {
 	root := t.root(key.kind)
-	f, err := os.OpenInRoot(root, filepath.FromSlash(key.path))
-	if err != nil {
+	name := filepath.Join(root, key.path)
+	rel := filepath.FromSlash(key.path)
+	unwrap := func(err error) error {
 		var pathErr *os.PathError
 		if errors.As(err, &pathErr) {
 			err = pathErr.Err
 		}
-		return nil, fmt.Errorf("%s: %w", filepath.Join(root, key.path), err)
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, unwrap(err)
+	}
+	defer r.Close()
+	info, err := r.Stat(rel)
+	if err != nil {
+		return nil, unwrap(err)
+	}
+	if err := checkRegular(name, info, t.maxFileSize); err != nil {
+		return nil, err
+	}
+	f, err := r.OpenFile(rel, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, unwrap(err)
 	}
 	defer f.Close()
-	name := filepath.Join(root, key.path)
-	info, err := f.Stat()
+	content, err := readOpened(f, name, t.maxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", name)
-	}
-	if info.Size() > t.maxFileSize {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d a message may carry", name, info.Size(), t.maxFileSize)
-	}
-	content, err := io.ReadAll(io.LimitReader(f, t.maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(content)) > t.maxFileSize {
-		return nil, fmt.Errorf("%s: more than the %d bytes a message may carry", name, t.maxFileSize)
+		return nil, err
 	}
 	base := filepath.Base(key.path)
 	p := newPart(base, contentType(base, content), content)

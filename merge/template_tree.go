@@ -31,8 +31,9 @@ type fileRef struct {
 
 // templateInfo gathers what walking a template's trees teaches.
 type templateInfo struct {
-	columns []string  // columns named statically, in order of first use
-	files   []fileRef // files named literally
+	columns []string            // columns named statically, in order of first use
+	uses    map[string]position // where each column is first named
+	files   []fileRef           // files named literally
 }
 
 // rewriter walks the trees of one template (a header, the text body or the
@@ -57,7 +58,14 @@ func (info *templateInfo) rewrite(trees []*parse.Tree) []string {
 	return r.columns
 }
 
-func (r *rewriter) addColumn(col string) {
+// addColumn notes that n names the column col.
+func (r *rewriter) addColumn(col string, n parse.Node) {
+	if _, ok := r.info.uses[col]; !ok {
+		if r.info.uses == nil {
+			r.info.uses = make(map[string]position)
+		}
+		r.info.uses[col] = nodePosition(r.tree, n)
+	}
 	if !slices.Contains(r.columns, col) {
 		r.columns = append(r.columns, col)
 	}
@@ -127,11 +135,11 @@ func (r *rewriter) arg(n parse.Node, dot bool) {
 	switch n := n.(type) {
 	case *parse.FieldNode:
 		if dot {
-			r.addColumn(n.Ident[0])
+			r.addColumn(n.Ident[0], n)
 		}
 	case *parse.VariableNode:
 		if n.Ident[0] == "$" && len(n.Ident) > 1 {
-			r.addColumn(n.Ident[1])
+			r.addColumn(n.Ident[1], n)
 		}
 	case *parse.ChainNode:
 		r.arg(n.Node, dot)
@@ -156,7 +164,7 @@ func (r *rewriter) call(c *parse.CommandNode, prev *parse.CommandNode, dot bool)
 	switch id.Ident {
 	case "index":
 		if col := indexColumn(c, dot); col != "" {
-			r.addColumn(col)
+			r.addColumn(col, c.Args[2])
 		}
 	case "inline", "attach":
 		kind := inlineFile

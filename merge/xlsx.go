@@ -1,7 +1,7 @@
 package merge
 
 import (
-	"archive/zip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +19,9 @@ import (
 // prints general numbers with at most 15 significant digits as Excel does,
 // and gives formulas their cached value.
 type xlsxReader struct {
+	ctx     context.Context
 	file    string // the file's name in records and errors
+	dir     string // the private temporary directory; "" once removed
 	book    *excelize.File
 	rows    *excelize.Rows
 	columns *Columns
@@ -31,74 +33,44 @@ type xlsxReader struct {
 }
 
 // openXLSX opens the workbook at path, named name in errors, and reads the
-// header row of the named sheet ("" for the first one).
-func openXLSX(path, name, sheet string, limits dataLimits) (*xlsxReader, error) {
-	if err := checkPackage(path, name, limits); err != nil {
+// header row of the named sheet ("" for the first one). The workbook is
+// first copied into a private temporary directory (its bytes recorded in
+// record or checked against verify), checked against limits, and cut down
+// to the parts the sheet needs; excelize then reads that copy, its own
+// temporary files in the same directory, which Close removes, as does every
+// error return.
+func openXLSX(ctx context.Context, path, name, sheet string, limits dataLimits, record, verify *dataDigest) (_ *xlsxReader, err error) {
+	dir, err := newTempDir()
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	src, err := snapshotWorkbook(ctx, path, name, dir, limits, record, verify)
+	if err != nil {
 		return nil, err
 	}
-	book, err := excelize.OpenFile(path, excelize.Options{
-		UnzipSizeLimit:    limits.xlsxUnzip,
-		UnzipXMLSizeLimit: limits.xlsxUnzipXML,
-		// Format 14, the system's short date and the format Excel gives a
-		// date typed in, depends on a locale the reader does not know:
-		// show it, and the date in format 22, unambiguously.
-		ShortDatePattern: "yyyy-mm-dd",
-	})
+	book, err := prepareWorkbook(ctx, src, name, sheet, limits)
 	if err != nil {
-		if book != nil {
-			book.Close()
+		return nil, err
+	}
+	os.Remove(src)
+	f, err := openWorkbook(ctx, book, dir, limits)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("merge: %s: cannot read the workbook: %w", name, err)
 	}
-	r := &xlsxReader{file: name, book: book}
+	r := &xlsxReader{ctx: ctx, file: name, book: f, dir: dir}
 	if err := r.start(sheet); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
-}
-
-// checkPackage refuses a workbook whose parts unpack to more than limits
-// allow, before excelize unpacks any: a zip bomb is an error, not an
-// exhausted memory or disk. The sizes come from the zip directory. It then
-// unpacks every part once, to nowhere, so that a part that is damaged (its
-// CRC-32 does not match) or unpacks to more than its entry declares is an
-// error too: excelize ignores both and would read a shorter sheet.
-func checkPackage(path, name string, limits dataLimits) error {
-	z, err := zip.OpenReader(path)
-	if err != nil {
-		if isCompoundFile(path) {
-			return fmt.Errorf("merge: %s: the workbook is encrypted or in the Excel 97-2003 format; save it as .xlsx without a password", name)
-		}
-		return fmt.Errorf("merge: %s: not an XLSX workbook: %w", name, err)
-	}
-	defer z.Close()
-	var total, inMemory uint64
-	for _, f := range z.File {
-		size := f.UncompressedSize64
-		if size > uint64(limits.xlsxUnzip) || total+size > uint64(limits.xlsxUnzip) {
-			return fmt.Errorf("merge: %s: the workbook unpacks to more than %d bytes; it is broken or a zip bomb", name, limits.xlsxUnzip)
-		}
-		total += size
-		// Like excelize, count worksheets and the shared strings beyond
-		// xlsxUnzipXML bytes as unpacked to temporary files, the rest as
-		// held in memory.
-		part := strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))
-		spilled := (strings.HasPrefix(part, "xl/worksheets/sheet") || part == "xl/sharedstrings.xml") &&
-			size > uint64(limits.xlsxUnzipXML)
-		if !spilled {
-			inMemory += size
-			if inMemory > uint64(limits.xlsxInMemory) {
-				return fmt.Errorf("merge: %s: the workbook's parts other than its sheets unpack to more than %d bytes; it is broken or a zip bomb", name, limits.xlsxInMemory)
-			}
-		}
-	}
-	for _, f := range z.File {
-		if err := checkPart(f); err != nil {
-			return fmt.Errorf("merge: %s: the workbook is damaged: %s: %w", name, f.Name, err)
-		}
-	}
-	return nil
 }
 
 // isCompoundFile reports whether the file at path is an OLE compound file,
@@ -112,17 +84,6 @@ func isCompoundFile(path string) bool {
 	var magic [8]byte
 	_, err = io.ReadFull(f, magic[:])
 	return err == nil && string(magic[:]) == "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-}
-
-// checkPart unpacks f to nowhere; archive/zip checks its size and CRC-32.
-func checkPart(f *zip.File) error {
-	rc, err := f.Open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	_, err = io.Copy(io.Discard, rc)
-	return err
 }
 
 // start finds the sheet and reads its header row: the first row that is not
@@ -219,6 +180,9 @@ func (r *xlsxReader) read() ([]string, error) {
 		return nil, r.err
 	}
 	for r.rows.Next() {
+		if err := r.ctx.Err(); err != nil {
+			return nil, err
+		}
 		r.row++
 		cells, err := r.rows.Columns()
 		if err != nil {
@@ -248,6 +212,10 @@ func (r *xlsxReader) Close() error {
 	if r.book != nil {
 		errs = append(errs, r.book.Close())
 		r.book = nil
+	}
+	if r.dir != "" {
+		errs = append(errs, os.RemoveAll(r.dir))
+		r.dir = ""
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("merge: %s: %w", r.file, err)

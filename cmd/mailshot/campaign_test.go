@@ -307,3 +307,23 @@ func TestSendServerMistakesSaidAtOnce(t *testing.T) {
 		t.Errorf("invalid --helo: %d\n%s", status, errOut)
 	}
 }
+
+// Row problems beyond the first 20 are counted, not listed.
+func TestRowErrorsBeyondTwentyAreCounted(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("email,name,code\n")
+	for i := range 500 {
+		if i%10 == 9 {
+			b.WriteString(",No Address,C\n")
+		} else {
+			b.WriteString("bad-address,Someone,C\n")
+		}
+	}
+	data := writeFile(t, dir, "people.csv", b.String())
+	_, errOut, status := runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", data, "--smtp", "smtp://127.0.0.1:1")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if status != exitInvalid || len(lines) > 30 || !strings.Contains(errOut, `and 480 more rows: column "email" 480`) {
+		t.Errorf("status %d, %d lines:\n%s", status, len(lines), errOut)
+	}
+}

@@ -106,6 +106,10 @@ var hints = []struct {
 	{as[*sender.URLError], say("write --smtp smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS)")},
 	{as[*sender.RateError], say("write --rate N/s, N/m or N/h, e.g. 600/m")},
 	{is(merge.ErrNoSuchColumn), say("--where COLUMN=VALUE names a column of the data's header row")},
+	{as[*merge.SelectionError], selectionHint},
+	{is(merge.ErrNoRows), say("add the recipients as rows below the header row")},
+	{as[*merge.DataLimitError], say("the workbook is damaged or made to exhaust memory; open it in a spreadsheet and save it again, or export the sheet as CSV UTF-8")},
+	{as[*merge.LimitError], say("a loop or an attachment makes the message too large: check {{range}} and {{attach}} in the template")},
 	{as[*exec.ExitError], say("the --password-cmd or --token-cmd command failed: run it by hand to see why")},
 	{is(smtp.ErrEncryptionRequired), say("the server offers no TLS, so the password was not sent: use smtps://host:465 or the submission port 587 with STARTTLS")},
 	{func(err error) bool {
@@ -139,6 +143,25 @@ func is(target error) func(error) bool { return func(err error) bool { return er
 func as[T error](err error) bool       { return errors.As(err, new(T)) }
 func say(hint string) func(error) string {
 	return func(error) string { return hint }
+}
+
+// selectionHint says why --rows or --where selected nothing, from what
+// the file holds.
+func selectionHint(err error) string {
+	var se *merge.SelectionError
+	errors.As(err, &se)
+	switch {
+	case len(se.Near) > 0:
+		n := se.Near[0]
+		op := "="
+		if n.Condition.Not {
+			op = "!="
+		}
+		return "--where compares exactly: write --where " + shellQuote(n.Condition.Column+op+n.Value)
+	case se.AtEnd && se.FirstRow > 0:
+		return fmt.Sprintf("choose --rows between %d and %d (row 1 is the header)", se.FirstRow, se.LastRow)
+	}
+	return "check --rows and --where against the data (mailshot check without them lists every row)"
 }
 
 // authHints pair words of well-known refusals of AUTH with what to do.

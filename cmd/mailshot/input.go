@@ -66,7 +66,7 @@ func (f *inputFlags) batch() (*merge.Batch, error) {
 	}
 	tpl, err := merge.LoadTemplate(f.template, merge.TemplateOptions{AttachmentsDir: f.attachments})
 	if err != nil {
-		return nil, withHint(err, "a template directory holds message.txt (headers, a blank line, the text) and optionally message.html; see templates/announcement")
+		return nil, withHint(err, "a template directory holds message.txt (headers, a blank line, the text) and optionally message.html; mailshot init DIR writes one to start from")
 	}
 	var sel merge.Selection
 	if f.rows != "" {
@@ -108,6 +108,9 @@ const bulkThreshold = 100
 func summarizeRows(s merge.Stats) string {
 	line := fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
 		s.Rows, s.Valid(), s.Invalid, s.Duplicates)
+	if s.Warnings > 0 {
+		line += fmt.Sprintf(", %d rows read with a warning", s.Warnings)
+	}
 	if s.Valid() > bulkThreshold && s.NoUnsubscribe > 0 {
 		line += fmt.Sprintf("\nwarning: %d of %d messages have no List-Unsubscribe header; Gmail and Yahoo require one-click unsubscribe from bulk senders:"+
 			"\n  add List-Unsubscribe: {{unsubscribe \"https://example.org/unsubscribe?id=\" .id}} to message.txt (see README)",
@@ -119,10 +122,84 @@ func summarizeRows(s merge.Stats) string {
 // printRow prints what a person must know of a row: why it is invalid, or
 // that it repeats an earlier row's recipients.
 func printRow(w io.Writer, data string, it *merge.Item) {
+	if it.Record != nil && it.Record.Warning != nil {
+		fmt.Fprintf(w, "%s:%d: warning: %v\n", it.Record.Warning.File, it.Row, it.Record.Warning.Err)
+	}
 	switch {
 	case it.Err != nil:
 		fmt.Fprintln(w, it.Err)
 	case it.DuplicateOf != 0:
 		fmt.Fprintf(w, "%s:%d: warning: same recipients as row %d (%s)\n", data, it.Row, it.DuplicateOf, it.Key)
 	}
+}
+
+// shownRows is how many rows' problems are printed one by one; the rest
+// are counted.
+const shownRows = 20
+
+// rowPrinter prints what a person must know of the rows of a pass, each
+// mistake once: a template's mistake (a column the data lacks) once
+// whatever the number of rows, the first shownRows rows' problems line by
+// line, and the rest as counts by column in Flush.
+type rowPrinter struct {
+	w     io.Writer
+	data  string
+	shown int
+	said  map[merge.UnknownColumnError]bool
+	more  map[string]int // rows not shown, by what is wrong
+	order []string
+}
+
+func newRowPrinter(w io.Writer, data string) *rowPrinter {
+	return &rowPrinter{w: w, data: data, said: make(map[merge.UnknownColumnError]bool), more: make(map[string]int)}
+}
+
+// Row prints, or counts, what is wrong with one row.
+func (p *rowPrinter) Row(it *merge.Item) {
+	if it.Err == nil && it.DuplicateOf == 0 && (it.Record == nil || it.Record.Warning == nil) {
+		return
+	}
+	var unknown *merge.UnknownColumnError
+	if errors.As(it.Err, &unknown) {
+		if !p.said[*unknown] {
+			p.said[*unknown] = true
+			fmt.Fprintln(p.w, unknown)
+		}
+		return
+	}
+	if p.shown < shownRows {
+		p.shown++
+		printRow(p.w, p.data, it)
+		return
+	}
+	what := "duplicate recipients"
+	var re *merge.RowError
+	switch {
+	case errors.As(it.Err, &re) && re.Column != "":
+		what = fmt.Sprintf("column %q", re.Column)
+	case it.Err != nil:
+		what = "other problems"
+	case it.DuplicateOf == 0:
+		what = "warnings"
+	}
+	if p.more[what] == 0 {
+		p.order = append(p.order, what)
+	}
+	p.more[what]++
+}
+
+// Flush prints the counts of the rows not shown.
+func (p *rowPrinter) Flush() {
+	if len(p.order) == 0 {
+		return
+	}
+	n := 0
+	var parts []string
+	for _, what := range p.order {
+		n += p.more[what]
+		parts = append(parts, fmt.Sprintf("%s %d", what, p.more[what]))
+	}
+	fmt.Fprintf(p.w, "%s: and %d more rows: %s (mailshot check -d %s --rows N-M shows them)\n", p.data, n, strings.Join(parts, ", "), shellQuote(p.data))
+	clear(p.more)
+	p.order = p.order[:0]
 }

@@ -28,7 +28,9 @@ func (f *previewFlags) register(fs *flag.FlagSet) {
 func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("preview", stderr, "mailshot preview -t DIR -d FILE -o OUTDIR [flags]",
 		"Validates every row as check does, then writes one .eml file per recipient and an\n"+
-			"index.html to OUTDIR. Open OUTDIR/index.html in a browser to see every message.")
+			"index.html to OUTDIR. Open OUTDIR/index.html in a browser to see every message.\n"+
+			"OUTDIR is preview's own: a new or empty folder, or one an earlier preview wrote,\n"+
+			"whose files it removes first.")
 	var f previewFlags
 	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -42,19 +44,26 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	p, err := merge.NewPreview(out)
-	if err != nil {
+	p, err := merge.NewPreview(out, in.template, in.data, in.attachments)
+	switch {
+	case errors.Is(err, merge.ErrNotPreviewDir):
+		return withHint(err, "give -o a new or empty folder: preview writes only into a folder of its own, and empties it of its earlier files first")
+	case errors.Is(err, merge.ErrPreviewHoldsInput):
+		return withHint(err, "give -o a folder apart from the template (-t), the data (-d) and --attachments")
+	case err != nil:
 		return err
 	}
 	written := 0
+	rows := newRowPrinter(stderr, b.Data)
 	stats, err := b.Validate(ctx, true, func(it *merge.Item, eml []byte) error {
-		printRow(stderr, b.Data, it)
+		rows.Row(it)
 		if it.Err != nil || limit > 0 && written >= limit {
 			return nil // keep validating the rest
 		}
 		written++
 		return p.Add(it.Message, eml)
 	})
+	rows.Flush()
 	if cerr := p.Close(); err == nil {
 		err = cerr
 	}

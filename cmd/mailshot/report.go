@@ -174,7 +174,7 @@ func writeFailedCSV(ctx context.Context, f *reportFlags, r *journal.Report, stde
 		return err
 	}
 	if w == nil { // nothing to write: still a valid CSV with the header
-		data, err := merge.OpenData(b.Data, b.Options)
+		data, err := merge.OpenDataContext(ctx, b.Data, b.Options)
 		if err != nil {
 			return err
 		}

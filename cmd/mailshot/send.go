@@ -45,6 +45,8 @@ type sendFlags struct {
 	dailyLimit    int
 	wait          bool
 	tlsInsecure   bool
+	shard         shard
+	json          bool
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
@@ -55,6 +57,8 @@ func (f *sendFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "do everything but send: check every row, log in to the server, compare sizes, read the journal; nothing is sent or journalled")
 	fs.IntVar(&f.dailyLimit, "daily-limit", 0, "send to at most `N` recipients in any 24 hours, counted from the journal across runs (0: no limit)")
 	fs.BoolVar(&f.wait, "wait", false, "at --daily-limit, wait until there is room again instead of stopping")
+	fs.BoolVar(&f.json, "json", false, "print the run's summary as one JSON object on stdout, for scripts")
+	fs.Var(&f.shard, "shard", "send only shard `K/N` of the recipients (a stable partition by message key): N machines each running one K, each with its own journal, cover every recipient once")
 	fs.BoolVar(&f.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (a lab relay with a self-signed certificate; never for a real server)")
 	fs.IntVar(&f.connections, "connections", sender.DefaultConnections, "`N` connections, each reused for many messages")
 	fs.StringVar(&f.rate, "rate", "", "at most `R` messages: 10/s, 600/m, 3000/h (default: unlimited)")
@@ -140,6 +144,7 @@ type sendRun struct {
 	campaign *campaign     // what this run sends; written to a new journal
 	earlier  *campaign     // what the journal says it is about, or nil
 	testTo   *mail.Address // --test-to, or nil
+	testEnv  string        // --test-to as the envelope writes it
 	failures *failureLog   // a test send's failures, to say why
 
 	// What the preflight found.
@@ -192,7 +197,10 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 		fmt.Fprintf(r.stderr, "warning: --tls-insecure: the server's certificate is not verified, so anyone between here and %s can read the password and the mail\n", ep.Host)
 	}
 	if f.testTo != "" {
-		if r.testTo, err = mail.ParseAddress(f.testTo); err != nil {
+		if r.testTo, err = mail.ParseAddress(f.testTo); err == nil {
+			r.testEnv, err = merge.EnvelopeAddress(r.testTo.Address)
+		}
+		if err != nil {
 			return cfg, usageError{fmt.Errorf("--test-to %q is not an email address", f.testTo)}
 		}
 		if f.limit == 0 {
@@ -218,6 +226,12 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 	cfg.Client.TLSConfig = tlsConfig
 	cfg.Client.LocalName = f.helo
 	if f.trace != "" {
+		if err := notAnInput(f.trace, &f.in); err != nil {
+			return cfg, err
+		}
+		if r.journal != nil && sameFile(f.trace, r.journal.Path()) {
+			return cfg, usageError{fmt.Errorf("--trace %s is the journal; name another file", f.trace)}
+		}
 		trace, err := os.OpenFile(f.trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return cfg, fmt.Errorf("--trace: %w", err)
@@ -233,15 +247,16 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Checked, error) {
 	r.plan = sender.Plan{Journal: cfg.Journal, Resume: cfg.Resume, Limit: cfg.Limit}
 	anySent := cfg.Journal != nil && cfg.Journal.Totals().Sent > 0
+	rows := newRowPrinter(r.stderr, r.batch.Data)
 	checked, stats, err := r.batch.Preflight(ctx, func(it *merge.Item) error {
-		printRow(r.stderr, r.batch.Data, it)
-		if it.Err != nil || it.DuplicateOf != 0 {
+		rows.Row(it)
+		if it.Err != nil || it.DuplicateOf != 0 || !r.f.shard.has(it.Key) {
 			return nil
 		}
 		r.maxSize = max(r.maxSize, it.Message.SizeEstimate())
 		m := &sender.Message{Key: it.Key, To: it.Message.Recipients()}
 		if r.testTo != nil {
-			m.Key, m.To = testKey(it), []string{r.testTo.Address}
+			m.Key, m.To = testKey(it), []string{r.testEnv}
 		} else if anySent {
 			// Only then can a recipient have had another version.
 			m.Fingerprint = it.Message.Fingerprint()
@@ -249,6 +264,7 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 		r.plan.Add(m)
 		return nil
 	})
+	rows.Flush()
 	r.stats = stats
 	switch {
 	case ctx.Err() != nil:
@@ -266,11 +282,13 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 	r.reportPlan()
 	if r.plan.Recipients == 0 && (!r.f.skipInvalid || stats.Invalid == 0) {
 		if r.plan.Changed > 0 && r.plan.Changed == r.plan.Skipped.All() {
-			fmt.Fprintf(r.stdout, "nothing to send: all %d recipients already got an earlier version of this %s\n", r.plan.Skipped.Sent, r.changedWhat())
+			r.say("nothing to send: all %d recipients already got an earlier version of this %s\n", r.plan.Skipped.Sent, r.changedWhat())
+			r.writeJSON(nil, "nothing to send")
 			fmt.Fprintf(r.stderr, "hint: to send this version to them all, start a new campaign with --journal NEW\n")
 			return nil, nil
 		}
-		fmt.Fprintln(r.stdout, "nothing to send")
+		r.say("nothing to send\n")
+		r.writeJSON(nil, "nothing to send")
 		if r.plan.Skipped.NotSent() > 0 {
 			return nil, statusError{status: exitIncomplete, msg: "incomplete"}
 		}
@@ -316,6 +334,8 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 		err := checked.Each(ctx, func(it *merge.Item, eml []byte) error {
 			var m *sender.Message
 			switch {
+			case !r.f.shard.has(it.Key):
+				return nil
 			case it.Err != nil: // invalid in the preflight too: --skip-invalid
 				if r.testTo != nil {
 					return nil
@@ -325,7 +345,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 				return nil
 			case r.testTo != nil:
 				var err error
-				if m, err = testMessage(it, r.testTo); err != nil {
+				if m, err = testMessage(it, r.testEnv); err != nil {
 					return err
 				}
 			default:
@@ -333,7 +353,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 					Key:         it.Key,
 					Row:         it.Row,
 					MessageID:   it.Message.MessageID,
-					From:        it.Message.From.Address,
+					From:        it.Message.Envelope().From,
 					To:          it.Message.Recipients(),
 					Body:        bytes.Clone(eml),
 					Fingerprint: it.Message.Fingerprint(),
@@ -353,12 +373,18 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 // finish prints the run's summary and returns its exit status.
 func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked) error {
 	if sum != nil {
-		printSummary(r.stdout, sum)
+		if r.f.json {
+			printSummary(r.stderr, sum)
+		} else {
+			printSummary(r.stdout, sum)
+		}
+		r.writeJSON(sum, describeRun(err))
 	}
 	if err == nil {
-		if cerr := checked.Unchanged(); cerr != nil {
-			err = fmt.Errorf("%s changed while it was being sent; the rows read after the change may not match what was checked", r.batch.Data)
-		}
+		err = checked.Unchanged()
+	}
+	if errors.Is(err, merge.ErrDataChanged) {
+		err = fmt.Errorf("%s changed while it was being sent; nothing read after the change was sent, and running the same command again sends the new data to whoever has not had it", r.batch.Data)
 	}
 	switch {
 	case err != nil && r.testTo != nil:
@@ -391,7 +417,7 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 func testKey(it *merge.Item) string { return "test " + it.Key }
 
 // testMessage renders the test copy of a row for --test-to.
-func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
+func testMessage(it *merge.Item, to string) (*sender.Message, error) {
 	c := it.Message.TestCopy()
 	var body bytes.Buffer
 	if err := (&merge.Composer{}).Compose(&body, c); err != nil {
@@ -401,8 +427,8 @@ func testMessage(it *merge.Item, to *mail.Address) (*sender.Message, error) {
 		Key:       testKey(it),
 		Row:       it.Row,
 		MessageID: c.MessageID,
-		From:      c.From.Address,
-		To:        []string{to.Address},
+		From:      c.Envelope().From,
+		To:        []string{to},
 		Body:      body.Bytes(),
 	}, nil
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/mailshot/mailshot/sender/smtptest"
+)
+
+// check --json and send --json print one JSON object on stdout and nothing
+// else there.
+func TestJSONSummaries(t *testing.T) {
+	dir := t.TempDir()
+	data := writeFile(t, dir, "people.csv", "email,name,code\na@example.org,A,1\nbad,B,2\nc@example.org,C,3\n")
+	out, errOut, status := runCLI(t, context.Background(), "check", "--json", "-t", "testdata/plain", "-d", data)
+	var c checkSummary
+	if err := json.Unmarshal([]byte(out), &c); err != nil || status != exitInvalid {
+		t.Fatalf("check --json: %d, %v\n%s%s", status, err, out, errOut)
+	}
+	if c.Rows != 3 || c.Invalid != 1 || len(c.InvalidRows) != 1 || c.InvalidRows[0].Row != 3 {
+		t.Errorf("check --json: %+v", c)
+	}
+	srv := smtptest.Start(t, smtptest.Options{})
+	send := []string{"send", "--json", "-t", "testdata/plain", "-d", peopleCSV(t, dir, 3), "--smtp", "smtp://" + srv.Addr}
+	out, errOut, status = runCLI(t, context.Background(), send...)
+	var s sendSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil || status != exitOK {
+		t.Fatalf("send --json: %d, %v\n%s%s", status, err, out, errOut)
+	}
+	if s.Outcome != "finished" || s.Totals.Sent != 3 || s.Connections < 1 || s.Journal == "" {
+		t.Errorf("send --json: %+v", s)
+	}
+	out, _, _ = runCLI(t, context.Background(), send...)
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Outcome != "nothing to send" || s.Skipped.Sent != 3 {
+		t.Errorf("send --json again: %v %+v\n%s", err, s, out)
+	}
+}
