@@ -75,9 +75,20 @@ func columnError(column string, err error) error {
 }
 
 // emptyCellError returns the error for an empty cell in column, telling a
-// person how to fix it.
+// person how to fix it. A column of addresses gets no {{default}}: a
+// stand-in address would mail someone else.
 func emptyCellError(column string) error {
+	if isAddressColumn(column) {
+		return fmt.Errorf("%w: this row has no address; fill it in, or leave such rows out with --where '%s!='", errEmptyCell, column)
+	}
 	return fmt.Errorf("%w: fill it in, or write {{default \"...\" %s}} in the template", errEmptyCell, columnExpr(column))
+}
+
+// isAddressColumn reports whether a column's name says it holds email
+// addresses.
+func isAddressColumn(column string) bool {
+	c := strings.ToLower(column)
+	return strings.Contains(c, "mail") || strings.Contains(c, "address") || c == "to" || c == "cc" || c == "bcc"
 }
 
 // columnExpr returns how a template names column: .name or
@@ -161,6 +172,9 @@ func address(nameColumn, emailColumn string, args ...string) (string, error) {
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Name != "" {
+		if list, lerr := mail.ParseAddressList(strings.ReplaceAll(email, ";", ",")); lerr == nil && len(list) > 1 {
+			return "", columnError(emailColumn, fmt.Errorf("%q holds %d addresses, and address takes one: give the others a Cc column (Cc: {{.cc}}), or each its own row", email, len(list)))
+		}
 		return "", columnError(emailColumn, fmt.Errorf("%q is not an email address", email))
 	}
 	norm, err := normalizeAddress(a.Address)
