@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -9,12 +10,32 @@ import (
 	"github.com/mailshot/mailshot/merge"
 )
 
-// checkFlags are check's flags.
-type checkFlags struct {
-	in inputFlags
+// checkSummary is check --json's one object.
+type checkSummary struct {
+	Rows          int        `json:"rows"`
+	Valid         int        `json:"valid"`
+	Invalid       int        `json:"invalid"`
+	Duplicates    int        `json:"duplicates"`
+	NoUnsubscribe int        `json:"no_unsubscribe"`
+	InvalidRows   []checkRow `json:"invalid_rows"`
 }
 
-func (f *checkFlags) register(fs *flag.FlagSet) { f.in.register(fs) }
+// checkRow is one invalid row in check --json.
+type checkRow struct {
+	Row   int    `json:"row"`
+	Error string `json:"error"`
+}
+
+// checkFlags are check's flags.
+type checkFlags struct {
+	in   inputFlags
+	json bool
+}
+
+func (f *checkFlags) register(fs *flag.FlagSet) {
+	f.in.register(fs)
+	fs.BoolVar(&f.json, "json", false, "print the counts and every invalid row as one JSON object on stdout, for scripts")
+}
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr, "mailshot check -t DIR -d FILE [flags]",
@@ -30,44 +51,31 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	out := stdout
+	if f.json {
+		out = stderr // stdout holds only the JSON object
+	}
+	rows := newRowPrinter(out, b.Data)
+	invalid := []checkRow{}
 	stats, err := b.Validate(ctx, true, func(it *merge.Item, _ []byte) error {
-		printRow(stdout, b.Data, it)
+		rows.Row(it)
+		if it.Err != nil && f.json {
+			invalid = append(invalid, checkRow{Row: it.Row, Error: it.Err.Error()})
+		}
 		return nil
 	})
+	rows.Flush()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s\n", summarizeRows(stats))
+	fmt.Fprintf(out, "%s\n", summarizeRows(stats))
+	if f.json {
+		b, _ := json.Marshal(checkSummary{Rows: stats.Rows, Valid: stats.Valid(), Invalid: stats.Invalid,
+			Duplicates: stats.Duplicates, NoUnsubscribe: stats.NoUnsubscribe, InvalidRows: invalid})
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
 	if stats.Invalid > 0 {
 		return statusError{status: exitInvalid, msg: "invalid rows"}
 	}
 	return nil
-}
-
-// newFlagSet makes a command's flag set whose -h prints synopsis, what the
-// command does, and its flags.
-func newFlagSet(name string, stderr io.Writer, synopsis, about string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.String("config", "", "read saved settings from `FILE` (default: "+settingsFile+" in the current directory, if there is one)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s\n\n%s\n\nFlags:\n", synopsis, about)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args, refuses stray positional arguments, then fills
-// the flags args did not set from the settings file.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("%s: unexpected argument %q (flags come before it? every value needs its flag)", fs.Name(), fs.Arg(0))}
-	}
-	return applySettings(fs, fs.Output())
 }

@@ -118,9 +118,9 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	for _, cmd := range []string{"check", "preview", "send", "report"} {
-		_, errOut, status := runCLI(t, context.Background(), cmd, "-h")
-		if status != exitOK || !strings.Contains(errOut, "Usage: mailshot "+cmd) {
-			t.Errorf("%s -h: status %d, output:\n%s", cmd, status, errOut)
+		out, errOut, status := runCLI(t, context.Background(), cmd, "-h")
+		if status != exitOK || errOut != "" || !strings.Contains(out, "Usage: mailshot "+cmd) {
+			t.Errorf("%s -h: status %d, stderr %q, stdout:\n%s", cmd, status, errOut, out)
 		}
 	}
 }

@@ -213,6 +213,10 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
+// Unwrap returns the writer l writes to, so that the progress view can
+// tell whether it is a terminal.
+func (l *lockedWriter) Unwrap() io.Writer { return l.w }
+
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -35,11 +34,8 @@ func runInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("init", stderr, "mailshot init DIR",
 		"Writes a ready-to-edit template (message.txt, message.html, logo.png) and a sample\n"+
 			"recipients.csv into DIR, which may exist but must not hold any of those files.")
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseCommandLine(fset, args); err != nil {
+		return err
 	}
 	if fset.NArg() != 1 {
 		return usageError{errors.New("init needs one directory: mailshot init DIR")}
