@@ -19,14 +19,15 @@ import (
 // structure (RFC 2045, RFC 2046):
 //
 //	multipart/mixed                  only when there are attachments
-//	├─ multipart/alternative         only when there is both text and HTML
+//	├─ multipart/alternative         only when there is HTML
 //	│  ├─ text/plain
 //	│  └─ multipart/related          only when the HTML shows inline images
 //	│     ├─ text/html
 //	│     └─ image/*                 Content-ID, Content-Disposition: inline
 //	└─ attachments                   Content-Disposition: attachment
 //
-// Text is written as 7bit when it is short-lined ASCII and as
+// A message with HTML and no text gets a text part made from the HTML by
+// HTMLToText. Text is written as 7bit when it is short-lined ASCII and as
 // quoted-printable UTF-8 otherwise; files as base64. Header fields come in a
 // fixed order, folded at 78 octets where they can be, with non-ASCII text
 // in RFC 2047 encoded-words. Every line ends in CRLF and none is longer
@@ -43,6 +44,11 @@ type Composer struct {
 	// called once for each multipart entity. Nil, except for tests: a
 	// random boundary that cannot occur in base64 or quoted-printable text.
 	NewBoundary func() string
+	// DKIM, when not nil, signs every message: Compose writes the
+	// DKIM-Signature field first, computed over the final message, so
+	// that the bytes written are the bytes to send, and to resend on a
+	// retry. Nil: messages are not signed.
+	DKIM *DKIMSigner
 }
 
 // Compose writes m to w as a complete message with CRLF line ends, the
@@ -72,6 +78,26 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	if err != nil {
 		return fmt.Errorf("merge: row %d: %w", m.Row, err)
 	}
+	if c.DKIM != nil {
+		// The signature covers the whole message: compose it first.
+		var msg bytes.Buffer
+		msg.Grow(len(header) + len(m.Text) + len(m.HTML) + 2048)
+		writeMessage(&msg, header, body)
+		sig, err := c.DKIM.sign(msg.Bytes(), domainOf(m.From.Address))
+		if err != nil {
+			return fmt.Errorf("merge: row %d: %w", m.Row, err)
+		}
+		if bw, ok := w.(*bytes.Buffer); ok {
+			bw.Grow(len(sig) + msg.Len())
+		}
+		if _, err := w.Write(sig); err != nil {
+			return fmt.Errorf("merge: writing message: %w", err)
+		}
+		if _, err := msg.WriteTo(w); err != nil {
+			return fmt.Errorf("merge: writing message: %w", err)
+		}
+		return nil
+	}
 	// A bytes.Buffer, where messages are usually composed, needs no
 	// buffering and cannot fail.
 	var mw messageWriter
@@ -82,19 +108,26 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	} else {
 		mw = bufio.NewWriter(w)
 	}
-	mw.Write(header)
-	mw.WriteString("MIME-Version: 1.0\r\n")
-	body.write(mw)
-	if body.children == nil && body.part == nil && !strings.HasSuffix(body.text, "\n") && !strings.HasSuffix(body.text, "\r") {
-		// A message ends with a line break, as SMTP will send it.
-		mw.WriteString("\r\n")
-	}
+	writeMessage(mw, header, body)
 	if bw, ok := mw.(*bufio.Writer); ok {
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("merge: writing message: %w", err)
 		}
 	}
 	return nil
+}
+
+// writeMessage writes the header fields header, MIME-Version and the
+// entity body to w.
+func writeMessage(w messageWriter, header []byte, body *entity) {
+	w.Write(header)
+	w.WriteString("MIME-Version: 1.0\r\n")
+	body.write(w)
+	if body.children == nil && body.part == nil &&
+		(body.encoding == encodingBase64 || !strings.HasSuffix(body.text, "\n") && !strings.HasSuffix(body.text, "\r")) {
+		// A message ends with a line break, as SMTP will send it.
+		w.WriteString("\r\n")
+	}
 }
 
 // messageWriter is where Compose writes: a *bytes.Buffer, or a
@@ -189,7 +222,7 @@ func (m *Message) appendHeaders(b []byte) ([]byte, error) {
 				return
 			}
 		}
-		add(name, formatAddressList(list))
+		add(name, formatAddressList(name, list))
 	}
 	if !m.Date.IsZero() {
 		add("Date", m.Date.Format(time.RFC1123Z))
@@ -206,7 +239,9 @@ func (m *Message) appendHeaders(b []byte) ([]byte, error) {
 		}
 	}
 	addrs("Reply-To", m.ReplyTo)
-	if m.Subject != "" && err == nil {
+	// Subject is always written, empty or not: a message without one
+	// is a spam sign (SpamAssassin's MISSING_SUBJECT).
+	if err == nil {
 		if err = checkHeaderText(m.Subject); err != nil {
 			return b, fmt.Errorf("Subject header %w", err)
 		}
@@ -269,8 +304,14 @@ type entity struct {
 // body builds m's MIME tree.
 func (c *Composer) body(m *Message) (*entity, error) {
 	var alt []*entity
-	if m.Text != "" || m.HTML == "" {
-		e, err := textEntity("plain", m.Text)
+	text := m.Text
+	if text == "" && m.HTML != "" {
+		// An HTML-only message is a spam sign (SpamAssassin's
+		// MIME_HTML_ONLY) and shows nothing in text-only readers.
+		text = HTMLToText(m.HTML)
+	}
+	if text != "" || m.HTML == "" {
+		e, err := textEntity("plain", text)
 		if err != nil {
 			return nil, err
 		}
@@ -330,20 +371,24 @@ func textEntity(subtype, s string) (*entity, error) {
 
 // partEntity returns a base64 entity for p with the Content-Disposition
 // disposition, "inline" or "attachment" (RFC 2183). The file name is given
-// in both Content-Disposition and the older Content-Type name parameter,
-// RFC 2231-encoded when it is not ASCII.
+// in both Content-Disposition and the older Content-Type name parameter;
+// one that is not plain ASCII is RFC 2231-encoded in the first and made of
+// RFC 2047 encoded-words in the second (see formatFileParams).
 func partEntity(p *Part, disposition string) (*entity, error) {
 	mediaType, params, err := mime.ParseMediaType(p.ContentType)
 	if err != nil {
 		mediaType, params = "application/octet-stream", map[string]string{}
 	}
-	params["name"] = p.Filename
-	ctype := mime.FormatMediaType(mediaType, params)
-	disp := mime.FormatMediaType(disposition, map[string]string{"filename": p.Filename})
-	if ctype == "" || disp == "" {
+	delete(params, "name")
+	ctype := formatFileParams(mediaType, params, "name", p.Filename)
+	disp := formatFileParams(disposition, nil, "filename", p.Filename)
+	if ctype == "" || disp == "" || checkHeaderText(p.Filename) != nil {
 		return nil, fmt.Errorf("%q cannot be a file name in a message", p.Filename)
 	}
-	h, err := appendHeader(nil, "Content-Type", ctype)
+	// Only encoded-words, which may be folded between, stand in a quoted
+	// file name that is not plain.
+	encoded := !plainFilename(p.Filename)
+	h, err := appendFolded(nil, "Content-Type", ctype, encoded)
 	if err == nil {
 		h, err = appendHeader(h, "Content-Transfer-Encoding", encodingBase64)
 	}
@@ -353,7 +398,7 @@ func partEntity(p *Part, disposition string) (*entity, error) {
 		}
 	}
 	if err == nil {
-		h, err = appendHeader(h, "Content-Disposition", disp)
+		h, err = appendFolded(h, "Content-Disposition", disp, encoded)
 	}
 	return &entity{header: h, part: p}, err
 }

@@ -3,7 +3,6 @@ package merge
 import (
 	"encoding/base64"
 	"io"
-	"mime/quotedprintable"
 	"strings"
 )
 
@@ -19,9 +18,49 @@ const base64LineLength = 76
 
 // textEncoding returns the transfer encoding for a text body: 7bit when it
 // is ASCII without control characters, with lines of at most 78 octets that
-// do not end in white space (which transports may strip); quoted-printable
-// otherwise (RFC 2045 sections 2.7 and 6.7).
+// do not end in white space (which transports may strip) and none starting
+// with "From " (which mbox files alter); otherwise quoted-printable, or
+// base64 when quoted-printable would be more than a quarter longer, as it
+// is for CJK or Cyrillic text of some length
+// (RFC 2045 sections 2.7, 6.7 and 6.8).
 func textEncoding(s string) string {
+	enc := textEncoding7bit(s)
+	if enc == encoding7bit && (strings.HasPrefix(s, "From ") || strings.Contains(s, "\nFrom ") || strings.Contains(s, "\rFrom ")) {
+		enc = encodingQuotedPrintable
+	}
+	if enc == encodingQuotedPrintable && len(s) >= minBase64Text && 4*qpLength(s) > 5*base64Length(len(s)) {
+		enc = encodingBase64
+	}
+	return enc
+}
+
+// minBase64Text is the shortest text that may go base64: shorter text
+// stays readable in quoted-printable, whatever it costs.
+const minBase64Text = 64
+
+// qpLength returns about how long s is in quoted-printable: three octets
+// for each it encodes, one for the others, and a soft line break every 75.
+func qpLength(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c == '=' || c < ' ' && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			n += 3
+		} else {
+			n++
+		}
+	}
+	return n + n/75*3
+}
+
+// base64Length returns how long n octets are in base64 lines with CRLF.
+func base64Length(n int) int {
+	enc := (n + 2) / 3 * 4
+	return enc + enc/base64LineLength*2
+}
+
+// textEncoding7bit returns 7bit when s may be sent as it is, and
+// quoted-printable otherwise.
+func textEncoding7bit(s string) string {
 	lineLen := 0
 	for i := 0; i < len(s); i++ {
 		// Eight plain octets at a time: none is a line break, so they only
@@ -71,21 +110,70 @@ func plain8(s string) bool {
 // writeText writes the text body s to w in the transfer encoding enc, as
 // returned by textEncoding, with every line break as CRLF.
 func writeText(w io.Writer, enc, s string) error {
-	if enc == encodingQuotedPrintable {
-		// The quoted-printable writer turns LF into CRLF and keeps lines
-		// within 76 octets. Give it LF only: after a lone CR followed by
-		// an octet it encodes, it takes the next LF as the CR's pair and
-		// drops it.
+	switch enc {
+	case encodingQuotedPrintable, encodingBase64:
 		if strings.IndexByte(s, '\r') >= 0 {
 			s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 		}
-		qp := quotedprintable.NewWriter(w)
-		if _, err := io.WriteString(qp, s); err != nil {
+		if enc == encodingBase64 {
+			// Canonical text has CRLF line breaks (RFC 2045 section 6.8).
+			_, err := w.Write(encodeBase64Lines([]byte(strings.ReplaceAll(s, "\n", "\r\n"))))
 			return err
 		}
-		return qp.Close()
+		_, err := w.Write(appendQuotedPrintable(make([]byte, 0, len(s)+len(s)/8), s))
+		return err
 	}
 	return writeCRLF(w, s)
+}
+
+// qpLineLength is the longest a quoted-printable line may be, its soft
+// line break included (RFC 2045 section 6.7, rule 5).
+const qpLineLength = 76
+
+// appendQuotedPrintable appends s, text with LF line breaks, to b in
+// quoted-printable (RFC 2045 section 6.7) with CRLF line breaks: "=",
+// control characters and octets outside ASCII as =XX, white space at a
+// line's end as =20 or =09, lines of at most 76 octets with soft line
+// breaks between encoded characters, and "From " at the start of any line
+// as "=46rom ", so that mbox files do not alter it (RFC 4155).
+func appendQuotedPrintable(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for raw := range strings.Lines(s) {
+		line := strings.TrimSuffix(raw, "\n")
+		col := 0
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			encode := c == '=' || c >= 0x7f || c < ' ' && c != '\t' ||
+				(c == ' ' || c == '\t') && i == len(line)-1 ||
+				col == 0 && c == 'F' && strings.HasPrefix(line[i:], "From ")
+			n := 1
+			if encode {
+				n = 3
+			}
+			// Room for the soft break "=", unless this ends the line.
+			room := qpLineLength - 1
+			if i+1 == len(line) {
+				room = qpLineLength
+			}
+			if col+n > room {
+				b = append(b, '=', '\r', '\n')
+				col = 0
+				if c == 'F' && strings.HasPrefix(line[i:], "From ") {
+					encode, n = true, 3
+				}
+			}
+			if encode {
+				b = append(b, '=', hex[c>>4], hex[c&0x0f])
+			} else {
+				b = append(b, c)
+			}
+			col += n
+		}
+		if len(line) < len(raw) {
+			b = append(b, '\r', '\n')
+		}
+	}
+	return b
 }
 
 // writeCRLF writes s to w with each CR, LF or CRLF line break as CRLF.

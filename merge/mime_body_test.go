@@ -17,7 +17,8 @@ func FuzzBodyEncoding(f *testing.F) {
 	for _, seed := range []string{
 		"", "Hello\nworld\n", "Hello\r\nworld", "lone\rCR", "Grüße 🎟\n", "trailing space \n", "tab\t\n",
 		strings.Repeat("x", 2000), strings.Repeat("word ", 400), "=3D already\n", ".\n.leading dot\n", "\x00\x01\xff",
-		"From the start\n", "--=_golden-boundary-1\n",
+		"From the start\n", "--=_golden-boundary-1\n", strings.Repeat("x", 74) + " From here\n",
+		strings.Repeat("x", 75) + "From here\n", strings.Repeat("中文邮件", 40) + "\n",
 	} {
 		f.Add(seed)
 	}
@@ -29,7 +30,7 @@ func FuzzBodyEncoding(f *testing.F) {
 		}
 		out := b.Bytes()
 		limit := maxLineLength
-		if enc == encodingQuotedPrintable {
+		if enc != encoding7bit {
 			limit = 76
 		}
 		for i, line := range bytes.Split(out, []byte("\r\n")) {
@@ -46,12 +47,21 @@ func FuzzBodyEncoding(f *testing.F) {
 			}
 		}
 		var back []byte
-		if enc == encodingQuotedPrintable {
+		switch enc {
+		case encodingQuotedPrintable:
 			var err error
 			if back, err = io.ReadAll(quotedprintable.NewReader(bytes.NewReader(out))); err != nil {
 				t.Fatalf("%q encodes to %q, which does not decode: %v", s, out, err)
 			}
-		} else {
+			if bytes.HasPrefix(out, []byte("From ")) || bytes.Contains(out, []byte("\nFrom ")) {
+				t.Fatalf("%q encodes to %q, with a line starting \"From \"", s, out)
+			}
+		case encodingBase64:
+			var err error
+			if back, err = io.ReadAll(base64.NewDecoder(base64.StdEncoding, bytes.NewReader(out))); err != nil {
+				t.Fatalf("%q encodes to %q, which does not decode: %v", s, out, err)
+			}
+		default:
 			back = out
 		}
 		want := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n"), "\n", "\r\n")
@@ -119,8 +129,8 @@ func FuzzTextEncoding(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := textEncoding(s), textEncodingBytewise(s); got != want {
-			t.Fatalf("textEncoding(%q) = %s, want %s", s, got, want)
+		if got, want := textEncoding7bit(s), textEncodingBytewise(s); got != want {
+			t.Fatalf("textEncoding7bit(%q) = %s, want %s", s, got, want)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"mime"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -189,4 +191,167 @@ func FuzzEncodeWords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHeaderCasesGolden composes one message for each header case that
+// mail clients used to read differently, compares it with its golden file
+// (go test -update rewrites them), and checks what Python's email package
+// (default policy) reads: no defect, and each value as it was given.
+func TestHeaderCasesGolden(t *testing.T) {
+	longName := "Zertifikat für Zoë Müller – Teilnahme am Mailshot Community Day 2026 in Zürich.pdf"
+	base := func() *Message {
+		return &Message{
+			From:    &mail.Address{Name: "Mailshot Events", Address: "events@example.org"},
+			To:      []*mail.Address{{Name: "Ada Lovelace", Address: "ada@example.com"}},
+			Subject: "Hello",
+			Text:    "Hello Ada,\n\nsee you soon.\n",
+		}
+	}
+	tests := []struct {
+		name   string
+		edit   func(m *Message)
+		check  func(t *testing.T, m *Message, raw []byte, py *pyMessage)
+		header string // a header line the message must hold
+	}{{
+		name: "encoded-word-name",
+		edit: func(m *Message) {
+			m.From.Name = "=?utf-8?q?Your_Bank?="
+			m.To[0].Name = "Ada =?iso-8859-1?q?x?= Lovelace"
+		},
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if got := py.Names["From"]; len(got) != 1 || got[0] != "=?utf-8?q?Your_Bank?=" {
+				t.Errorf("Python reads the From name as %q", got)
+			}
+			if got := py.Names["To"]; len(got) != 1 || got[0] != m.To[0].Name {
+				t.Errorf("Python reads the To name as %q", got)
+			}
+		},
+	}, {
+		name: "attachment-long-name",
+		edit: func(m *Message) {
+			m.Attachments = []*Part{{Filename: longName, ContentType: "application/pdf", Content: []byte("%PDF-1.4\n")}}
+		},
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if len(py.Files) != 1 || py.Files[0] != longName {
+				t.Errorf("Python reads the file names %q", py.Files)
+			}
+			if !bytes.Contains(raw, []byte(`name="=?utf-8?q?Zertifikat_f=C3=BCr_Zo=C3=AB`)) {
+				t.Errorf("no RFC 2047 name= parameter")
+			}
+			if !bytes.Contains(raw, []byte(`filename*1*=`)) {
+				t.Errorf("no RFC 2231 continuation")
+			}
+		},
+	}, {
+		name: "attachment-quotes",
+		edit: func(m *Message) {
+			m.Attachments = []*Part{{Filename: `report "x" \final\.pdf`, ContentType: "application/pdf", Content: []byte("%PDF-1.4\n")}}
+		},
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if len(py.Files) != 1 || py.Files[0] != m.Attachments[0].Filename {
+				t.Errorf("Python reads the file names %q", py.Files)
+			}
+			if bytes.Contains(raw, []byte(`\`)) {
+				t.Errorf("a backslash is left in the message, where some readers cut the name")
+			}
+		},
+	}, {
+		name: "subject-first-line",
+		edit: func(m *Message) { m.Subject = "Ünïcödé Ünïcödé Ünïcödé Ünïcödé: your ticket" },
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if py.Headers["Subject"] != m.Subject {
+				t.Errorf("Python reads Subject %q", py.Headers["Subject"])
+			}
+		},
+	}, {
+		name: "subject-long-word",
+		edit: func(m *Message) { m.Subject = "Link: https://example.org/" + strings.Repeat("abcdefghij", 30) },
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if py.Headers["Subject"] != m.Subject {
+				t.Errorf("Python reads Subject %q", py.Headers["Subject"])
+			}
+		},
+	}, {
+		name:   "empty-subject",
+		edit:   func(m *Message) { m.Subject = "" },
+		header: "\r\nSubject:\r\n",
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if s, ok := py.Headers["Subject"]; !ok || s != "" {
+				t.Errorf("Python reads Subject %q, %v", s, ok)
+			}
+		},
+	}, {
+		name: "qp-from",
+		edit: func(m *Message) {
+			m.Text = "Dear Zoë,\n\nFrom the team, thanks.\n" + strings.Repeat("y", 75) + "From here on\n"
+		},
+		header: "\r\n=46rom the team, thanks.\r\n",
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if bytes.Contains(raw, []byte("\nFrom ")) {
+				t.Errorf("a line starts with From")
+			}
+			if len(py.Text) != 1 || strings.ReplaceAll(py.Text[0], "\r\n", "\n") != m.Text {
+				t.Errorf("Python reads the text %q", py.Text)
+			}
+		},
+	}, {
+		name:   "7bit-from",
+		edit:   func(m *Message) { m.Text = "Hi,\nFrom now on we meet on Mondays.\n" },
+		header: "Content-Transfer-Encoding: quoted-printable\r\n",
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if len(py.Text) != 1 || strings.ReplaceAll(py.Text[0], "\r\n", "\n") != m.Text {
+				t.Errorf("Python reads the text %q", py.Text)
+			}
+		},
+	}, {
+		name:   "cjk-base64",
+		edit:   func(m *Message) { m.Text = strings.Repeat("您好，这是一封测试邮件。", 8) + "\n" },
+		header: "Content-Transfer-Encoding: base64\r\n",
+		check: func(t *testing.T, m *Message, raw []byte, py *pyMessage) {
+			if len(py.Text) != 1 || strings.ReplaceAll(py.Text[0], "\r\n", "\n") != m.Text {
+				t.Errorf("Python reads the text %q", py.Text)
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := base()
+			tt.edit(m)
+			var b bytes.Buffer
+			if err := testComposer().Compose(&b, m); err != nil {
+				t.Fatal(err)
+			}
+			raw := b.Bytes()
+			golden := filepath.Join("testdata", "golden", "header-"+tt.name+".eml")
+			if *update {
+				if err := os.WriteFile(golden, raw, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(raw, want) {
+				t.Errorf("composed message differs from %s (run go test -update to accept):\n%s", golden, raw)
+			}
+			checkLines(t, raw)
+			header, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+			for i, line := range bytes.Split(header, []byte("\r\n")) {
+				if len(line) > foldLength {
+					t.Errorf("header line %d is %d octets: %q", i+1, len(line), line)
+				}
+				if bytes.Contains(line, []byte("=?")) && len(line) > encodedLineLength {
+					t.Errorf("header line %d with an encoded-word is %d octets: %q", i+1, len(line), line)
+				}
+			}
+			if tt.header != "" && !bytes.Contains(raw, []byte(tt.header)) {
+				t.Errorf("the message does not hold %q:\n%s", tt.header, raw)
+			}
+			w := parseWire(t, raw)
+			checkWire(t, w, m)
+			tt.check(t, m, raw, pyParse(t, raw))
+		})
+	}
 }
