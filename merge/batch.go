@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -360,7 +361,7 @@ func (b *Batch) invalidate(item *Item, err error) {
 
 // invalidKey is the Key of an invalid row.
 func (b *Batch) invalidKey(row int) string {
-	return fmt.Sprintf("invalid row %d of %s", row, b.Data)
+	return fmt.Sprintf("invalid row %d of %s", row, filepath.Base(b.Data)) // the same from any directory
 }
 
 // hash64 is FNV-1a of s.

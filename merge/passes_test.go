@@ -62,7 +62,7 @@ func TestValidateCountsAndComposes(t *testing.T) {
 	}
 	want := []string{
 		"2 to <a@example.org> dup 0",
-		fmt.Sprintf("3 invalid %q", "invalid row 3 of "+b.Data),
+		fmt.Sprintf("3 invalid %q", "invalid row 3 of "+filepath.Base(b.Data)),
 		"4 to <b@example.org> dup 0",
 		"5 to <A@example.org> dup 2",
 	}

@@ -24,17 +24,25 @@ func isSenderQuota(code int, enhanced, text string) bool {
 	if code < 400 || code > 599 {
 		return false
 	}
-	if enhanced == "5.4.5" || enhanced == "4.4.5" {
-		return true
-	}
-	if enhanced == "5.2.2" || enhanced == "4.2.2" {
-		return false // the recipient's mailbox is full
-	}
 	t := strings.ToLower(text)
 	if strings.Contains(t, "submissionquotaexceeded") {
 		return true
 	}
-	for _, w := range []string{"mailbox full", "mailbox is full", "over quota", "overquota", "user quota", "storage"} {
+	if strings.HasPrefix(enhanced, "5.1.") || strings.HasPrefix(enhanced, "4.1.") ||
+		strings.HasPrefix(enhanced, "5.2.") || strings.HasPrefix(enhanced, "4.2.") {
+		return false // about the recipient's address or mailbox
+	}
+	if strings.Contains(t, "receiving") || strings.Contains(t, "recipient") {
+		return false // the recipient's limit, not the sender's
+	}
+	if (enhanced == "5.4.5" || enhanced == "4.4.5") && (strings.Contains(t, "quota") || strings.Contains(t, "limit")) {
+		// Gmail's quota reply; X.4.5 alone is congestion (RFC 3463).
+		return true
+	}
+	if strings.Contains(t, "mailbox full") || strings.Contains(t, "mailbox is full") {
+		return false
+	}
+	for _, w := range []string{"over quota", "overquota", "user quota", "storage"} {
 		if strings.Contains(t, w) && !strings.Contains(t, "sending") {
 			return false
 		}
@@ -46,8 +54,7 @@ func isSenderQuota(code int, enhanced, text string) bool {
 	return exceeded && limit && (daily || sending)
 }
 
-// senderQuota returns the reply of err or rr when it is a sender-quota
-// reply, or nil.
+// senderQuota reports whether se, when not nil, is a sender-quota reply.
 func senderQuota(se *smtp.Error) bool {
 	return se != nil && isSenderQuota(se.Code, se.Enhanced, se.Text)
 }

@@ -22,6 +22,10 @@ func TestIsSenderQuota(t *testing.T) {
 		{550, "5.1.1", "No such user", false},
 		{451, "4.7.1", "Rate limit exceeded, try again later", false},
 		{250, "2.0.0", "Ok daily quota exceeded", false},
+		{550, "5.2.1", "The recipient has exceeded their daily receiving limit", false},
+		{452, "4.4.5", "Insufficient system resources", false},
+		{421, "4.4.5", "Server busy, try again later", false},
+		{550, "", "Mailbox full, daily sending limit reached", false},
 	} {
 		if got := isSenderQuota(tt.code, tt.enhanced, tt.text); got != tt.want {
 			t.Errorf("isSenderQuota(%d %s %q) = %v, want %v", tt.code, tt.enhanced, tt.text, got, tt.want)
