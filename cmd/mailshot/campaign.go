@@ -117,7 +117,11 @@ func mailshotVersion() string {
 // with a hash of their full names, so the same campaign finds it from any
 // directory and no other campaign does.
 func (c *campaign) defaultJournal() string {
-	sum := sha256.Sum256([]byte(c.Template + "\x00" + c.Data))
+	id := c.Template + "\x00" + c.Data
+	if c.Sheet != "" {
+		id += "\x00" + c.Sheet // another sheet of one workbook is another campaign
+	}
+	sum := sha256.Sum256([]byte(id))
 	base := func(p string) string { return strings.TrimSuffix(filepath.Base(p), filepath.Ext(p)) }
 	return filepath.Join(filepath.Dir(c.Data),
 		fmt.Sprintf("%s.%s-%s.journal.jsonl", base(c.Data), base(c.Template), hex.EncodeToString(sum[:4])))
@@ -150,11 +154,14 @@ func (c *campaign) match(old *campaign, journalPath string, otherData bool) erro
 	case old.Data != c.Data && !otherData:
 		return withHint(fmt.Errorf("%s: %w: its data is %s, not %s", journalPath, errOtherCampaign, old.Data, c.Data),
 			"for a new campaign, leave out --journal or name a new file with --journal NEW; to send these rows under that journal (rows not sent, fixed), add --other-data")
+	case old.Data == c.Data && old.Sheet != c.Sheet && !otherData:
+		return withHint(fmt.Errorf("%s: %w: its sheet is %q, not %q", journalPath, errOtherCampaign, old.Sheet, c.Sheet),
+			"for a new campaign, leave out --journal or name a new file with --journal NEW")
 	}
 	return nil
 }
 
-// sameJournalFile reports whether two paths name one file.
+// sameFile reports whether two paths name one file.
 func sameFile(a, b string) bool {
 	ia, err1 := os.Stat(a)
 	ib, err2 := os.Stat(b)

@@ -327,3 +327,48 @@ func TestRowErrorsBeyondTwentyAreCounted(t *testing.T) {
 		t.Errorf("status %d, %d lines:\n%s", status, len(lines), errOut)
 	}
 }
+
+// Another sheet of one workbook is another campaign: another default
+// journal, and a journal of one sheet refuses another.
+func TestCampaignSheetIsPartOfIdentity(t *testing.T) {
+	jan := &campaign{Template: "/t", Data: "/d/people.xlsx", Sheet: "Jan"}
+	mar := &campaign{Template: "/t", Data: "/d/people.xlsx", Sheet: "Mar"}
+	if jan.defaultJournal() == mar.defaultJournal() {
+		t.Errorf("two sheets share the journal %s", jan.defaultJournal())
+	}
+	if err := mar.match(jan, "j", false); err == nil || !strings.Contains(err.Error(), `its sheet is "Jan", not "Mar"`) {
+		t.Errorf("match: %v", err)
+	}
+	if err := jan.match(jan, "j", false); err != nil {
+		t.Errorf("the same sheet: %v", err)
+	}
+}
+
+// Invalid rows recorded with --skip-invalid are the same rows from any
+// directory, and report --failed-csv alone finds them.
+func TestInvalidRowsFromAnotherDirectory(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	dir := filepath.Join(root, "fc")
+	tpl := copyTemplate(t, dir, "tpl")
+	writeFile(t, dir, "people.csv", "email,name,code\na@example.org,A,1\n,B,2\n")
+	other := filepath.Join(root, "other")
+	os.MkdirAll(other, 0o755)
+	t.Chdir(dir)
+	send := []string{"send", "-t", tpl, "--skip-invalid", "--smtp", "smtp://" + srv.Addr}
+	_, errOut, _ := runCLI(t, context.Background(), append(send, "-d", "people.csv")...)
+	journal := regexp.MustCompile(`journal: (\S+)`).FindStringSubmatch(errOut)
+	if journal == nil {
+		t.Fatalf("no journal named:\n%s", errOut)
+	}
+	t.Chdir(other)
+	runCLI(t, context.Background(), append(send, "-d", "../fc/people.csv")...)
+	r := readReport(t, journal[1])
+	if r.Totals["failed"] != 1 || r.Totals["sent"] != 1 {
+		t.Errorf("after two runs from two directories: %v", r.Totals)
+	}
+	_, errOut, status := runCLI(t, context.Background(), "report", "--journal", journal[1], "--failed-csv", "fixme.csv")
+	if status != exitOK || !strings.Contains(errOut, "wrote 1 rows") && !strings.Contains(errOut, "wrote 1 row ") {
+		t.Errorf("report --failed-csv alone: %d\n%s", status, errOut)
+	}
+}

@@ -106,8 +106,8 @@ const bulkThreshold = 100
 // preflight: the counts, and a warning when a bulk batch lacks one-click
 // unsubscribe.
 func summarizeRows(s merge.Stats) string {
-	line := fmt.Sprintf("%d rows: %d valid, %d invalid, %d duplicate-recipient warnings",
-		s.Rows, s.Valid(), s.Invalid, s.Duplicates)
+	line := fmt.Sprintf("%s: %d valid, %d invalid, %d duplicate-recipient warnings",
+		count(s.Rows, "row"), s.Valid(), s.Invalid, s.Duplicates)
 	if s.Warnings > 0 {
 		line += fmt.Sprintf(", %d rows read with a warning", s.Warnings)
 	}

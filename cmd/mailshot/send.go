@@ -103,6 +103,9 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if checked == nil || err != nil {
 		return err
 	}
+	if err := r.roomToday(); err != nil {
+		return err
+	}
 	// The password is asked for only now: after the data is known to be
 	// good, and not at all when there is nothing to send.
 	if cfg.Credentials, err = r.f.cred.credentials(ctx, cfg.Endpoint, stdin, r.stderr); err != nil {
@@ -308,11 +311,15 @@ func (r *sendRun) reportPlan() {
 	if p.Changed > 0 && p.Recipients > 0 {
 		fmt.Fprintf(w, "warning: %d messages already went out in an earlier version of this %s and are not sent again\n", p.Changed, r.changedWhat())
 	}
-	fmt.Fprintf(w, "to send: %d messages to %d recipients\n", p.Messages, p.Recipients)
+	fmt.Fprintf(w, "to send: %s to %s\n", count(p.Messages, "message"), count(p.Recipients, "recipient"))
 	if limit := r.f.dailyLimit; limit > 0 && r.journal != nil {
 		used := sentInDay(r.journal)
 		if room := max(limit-used, 0); room < p.Recipients {
-			fmt.Fprintf(w, "--daily-limit %d: room for %d recipients now (%d sent in the last 24 hours); the rest go in later runs\n", limit, room, used)
+			later := "the rest go in later runs"
+			if r.f.wait {
+				later = "--wait waits for room for the rest"
+			}
+			fmt.Fprintf(w, "--daily-limit %d: room for %s now (%d sent in the last 24 hours); %s\n", limit, count(room, "recipient"), used, later)
 		}
 	}
 }
@@ -399,7 +406,7 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 		}
 		return statusError{status: exitIncomplete, msg: "incomplete"}
 	case err != nil:
-		return r.stoppedError(err)
+		return r.stoppedError(err, sum)
 	case sum.Unsettled() > 0:
 		// Never claim success for recipients without an outcome.
 		fmt.Fprintf(r.stderr, "mailshot: %d recipients got no outcome; run the same command again to send them\n", sum.Unsettled())
@@ -461,7 +468,7 @@ func count(n int, thing string) string {
 // stoppedError explains why a run stopped early, prints the command that
 // resumes it, and returns exit status 3. A stop at a quota or the daily
 // limit ends with the line that says when there is room again.
-func (r *sendRun) stoppedError(err error) error {
+func (r *sendRun) stoppedError(err error, sum *sender.Summary) error {
 	stderr := r.stderr
 	journalFlag := r.f.journal
 	if r.campaign != nil && journalFlag == r.campaign.defaultJournal() {
@@ -470,8 +477,14 @@ func (r *sendRun) stoppedError(err error) error {
 	resume := resumeCommand(r.args, journalFlag)
 	var le *sender.DailyLimitError
 	switch {
+	case errors.As(err, &le) && le.Next.IsZero():
+		fmt.Fprintf(stderr, "mailshot: stopped: a message has more recipients than --daily-limit %d allows in a day; raise the limit\n", le.Limit)
 	case errors.As(err, &le):
-		fmt.Fprintf(stderr, "resume with: %s (or add --wait to wait for room)\n", resume)
+		or := " (or add --wait to wait for room)"
+		if r.f.wait {
+			or = ""
+		}
+		fmt.Fprintf(stderr, "resume with: %s%s\n", resume, or)
 		fmt.Fprintf(stderr, "mailshot: stopped at --daily-limit: %d of %d recipients sent in the last 24 hours; the next slot opens at %s\n",
 			le.Sent, le.Limit, timeOfDay(le.Next))
 	case errors.Is(err, sender.ErrQuota):
@@ -487,7 +500,11 @@ func (r *sendRun) stoppedError(err error) error {
 		if hint := hintFor(err); hint != "" {
 			fmt.Fprintf(stderr, "hint: %s\n", hint)
 		}
-		fmt.Fprintf(stderr, "resume with: %s\n", resume)
+		if configuration := errors.Is(err, sender.ErrUnreachable) || errors.Is(err, sender.ErrAuthFailed); configuration && (sum == nil || sum.Transactions == 0) {
+			fmt.Fprintln(stderr, "nothing was sent; once that is fixed, run the same command again")
+		} else {
+			fmt.Fprintf(stderr, "resume with: %s\n", resume)
+		}
 	}
 	return statusError{status: exitStopped, msg: "stopped"}
 }

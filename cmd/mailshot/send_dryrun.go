@@ -44,7 +44,10 @@ func (r *sendRun) dryRun(ctx context.Context, cfg sender.Config) error {
 		fmt.Fprintf(w, "dry run: --daily-limit %d: %d sent in the last 24 hours, room for %d of the %d recipients to send now\n",
 			limit, used, min(room, r.plan.Recipients), r.plan.Recipients)
 	}
-	fmt.Fprintf(w, "dry run: would send %d messages to %d recipients; nothing was sent\n", r.plan.Messages, r.plan.Recipients)
+	if r.journal == nil {
+		fmt.Fprintf(w, "dry run: the journal would be %s\n", r.f.journal)
+	}
+	fmt.Fprintf(w, "dry run: would send %s to %s; nothing was sent\n", count(r.plan.Messages, "message"), count(r.plan.Recipients, "recipient"))
 	return nil
 }
 

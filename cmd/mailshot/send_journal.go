@@ -28,8 +28,8 @@ func (r *sendRun) openJournal() error {
 		f.journal = c.defaultJournal()
 		legacy := f.in.legacyJournal()
 		if fileExists(legacy) && !fileExists(f.journal) {
-			return withHint(fmt.Errorf("%s is the journal an earlier mailshot kept for this template and data in this directory", legacy),
-				"to go on with that campaign, add --journal %s; to start a new one, move that file away", shellQuote(legacy))
+			return withHint(fmt.Errorf("%s, a journal an earlier mailshot kept in this directory, has the same template and data names; mailshot cannot tell whether it is this campaign", legacy),
+				"for a new campaign, move that file away; only if it is this same campaign, add --journal %s", shellQuote(legacy))
 		}
 	}
 	if err := notAnInput(f.journal, &f.in); err != nil {
@@ -90,13 +90,13 @@ func (r *sendRun) startCampaign(ctx context.Context) error {
 }
 
 // closeJournal closes the journal, and removes its file when this run
-// created it and wrote nothing into it (it stopped before sending).
+// created it and recorded nobody in it (it stopped before sending).
 func (r *sendRun) closeJournal() {
 	j := r.journal
 	if j == nil {
 		return
 	}
-	empty := j.Campaign() == nil && j.Totals().All() == 0
+	empty := j.Totals().All() == 0 // a header alone says nothing was sent
 	j.Close()
 	if r.created && empty {
 		os.Remove(j.Path())
@@ -151,6 +151,23 @@ func roomFrom(j *journal.File, now time.Time) time.Time {
 		return time.Time{}
 	}
 	return sent[0].Time.Add(24 * time.Hour)
+}
+
+// roomToday stops a run with no room left under --daily-limit before it
+// asks for a password or connects, with the line that says when the next
+// slot opens. With --wait, or a dry run, it goes on.
+func (r *sendRun) roomToday() error {
+	limit := r.f.dailyLimit
+	if limit == 0 || r.f.wait || r.f.dryRun || r.journal == nil {
+		return nil
+	}
+	used := sentInDay(r.journal)
+	if used < limit {
+		return nil
+	}
+	fmt.Fprintf(r.stderr, "mailshot: stopped at --daily-limit: %d of %d recipients sent in the last 24 hours; the next slot opens at %s; nothing was sent\n",
+		used, limit, timeOfDay(roomFrom(r.journal, time.Now())))
+	return statusError{status: exitStopped, msg: "daily limit"}
 }
 
 // sentInDay counts the recipients the journal has as sent in the last 24
