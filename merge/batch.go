@@ -34,6 +34,9 @@ type Batch struct {
 	// keeps a second pass over a large file small. A row whose Key no
 	// longer matches is reported invalid: the data changed between passes.
 	Duplicates map[int]Duplicate
+	// Composer composes the messages of Validate and Checked.Each; nil
+	// means a zero Composer (no DKIM signature).
+	Composer *Composer
 }
 
 // Duplicate is a row found to repeat an earlier row's Key.

@@ -31,7 +31,10 @@ func (s Stats) Valid() int { return s.Rows - s.Invalid }
 // stops at the first error fn returns.
 func (b *Batch) Validate(ctx context.Context, compose bool, fn func(it *Item, eml []byte) error) (Stats, error) {
 	var s Stats
-	composer := &Composer{}
+	composer := b.Composer
+	if composer == nil {
+		composer = &Composer{}
+	}
 	var buf bytes.Buffer
 	err := b.Each(ctx, func(it *Item) error {
 		s.Rows++

@@ -56,9 +56,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		out = stderr // stdout holds only the JSON object
 	}
 	rows := newRowPrinter(out, b.Data)
+	lint := newLinter(b)
 	invalid := []checkRow{}
 	stats, err := b.Validate(ctx, true, func(it *merge.Item, _ []byte) error {
 		rows.Row(it)
+		lint.Add(it)
 		if it.Err != nil && f.json {
 			invalid = append(invalid, checkRow{Row: it.Row, Error: it.Err.Error()})
 		}
@@ -68,6 +70,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	lint.Print(out)
 	fmt.Fprintf(out, "%s\n", summarizeRows(stats))
 	if f.json {
 		b, _ := json.Marshal(checkSummary{Rows: stats.Rows, Valid: stats.Valid(), Invalid: stats.Invalid,

@@ -107,6 +107,11 @@ var hints = []struct {
 	{as[*sender.RateError], say("write --rate N/s, N/m or N/h, e.g. 600/m")},
 	{is(merge.ErrNoSuchColumn), say("--where COLUMN=VALUE names a column of the data's header row")},
 	{as[*merge.SelectionError], selectionHint},
+	{as[*merge.InsecureKeyFileError], func(err error) string {
+		var e *merge.InsecureKeyFileError
+		errors.As(err, &e)
+		return "a private key is for you alone: chmod 600 " + shellQuote(e.Path)
+	}},
 	{is(merge.ErrNoRows), say("add the recipients as rows below the header row")},
 	{as[*merge.DataLimitError], say("the workbook is damaged or made to exhaust memory; open it in a spreadsheet and save it again, or export the sheet as CSV UTF-8")},
 	{as[*merge.LimitError], say("a loop or an attachment makes the message too large: check {{range}} and {{attach}} in the template")},

@@ -14,12 +14,14 @@ import (
 // previewFlags are preview's flags.
 type previewFlags struct {
 	in    inputFlags
+	dkim  dkimFlags
 	out   string
 	limit int
 }
 
 func (f *previewFlags) register(fs *flag.FlagSet) {
 	f.in.register(fs)
+	f.dkim.register(fs)
 	fs.StringVar(&f.out, "o", "", "output `DIR` for the .eml files and index.html")
 	fs.StringVar(&f.out, "out", "", "same as -o")
 	fs.IntVar(&f.limit, "limit", 0, "write at most `N` messages (0: all)")
@@ -44,6 +46,10 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if b.Composer, err = f.dkim.composer(stderr); err != nil {
+		return err
+	}
+	lint := newLinter(b)
 	p, err := merge.NewPreview(out, in.template, in.data, in.attachments)
 	switch {
 	case errors.Is(err, merge.ErrNotPreviewDir):
@@ -57,6 +63,7 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rows := newRowPrinter(stderr, b.Data)
 	stats, err := b.Validate(ctx, true, func(it *merge.Item, eml []byte) error {
 		rows.Row(it)
+		lint.Add(it)
 		if it.Err != nil || limit > 0 && written >= limit {
 			return nil // keep validating the rest
 		}
@@ -70,6 +77,7 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	lint.Print(stderr)
 	fmt.Fprintf(stdout, "%s\nwrote %d messages; open %s\n", summarizeRows(stats), written, filepath.Join(out, "index.html"))
 	if stats.Invalid > 0 {
 		return statusError{status: exitInvalid, msg: "invalid rows"}

@@ -24,6 +24,7 @@ import (
 // sendFlags are send's own flags.
 type sendFlags struct {
 	in            inputFlags
+	dkim          dkimFlags
 	cred          credentialFlags
 	smtpURL       string
 	journal       string
@@ -51,6 +52,7 @@ type sendFlags struct {
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
 	f.in.register(fs)
+	f.dkim.register(fs)
 	fs.StringVar(&f.smtpURL, "smtp", "", "server `URL`: smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS); no user means no AUTH")
 	fs.StringVar(&f.journal, "journal", "", "journal `FILE` (default: DATA.TEMPLATE-HASH.journal.jsonl beside the data file, the same for this template and data from any directory)")
 	fs.BoolVar(&f.otherData, "other-data", false, "send this data file under a --journal started with another one (the rows report --failed-csv wrote, fixed)")
@@ -186,6 +188,9 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 	if r.batch, err = f.in.batch(); err != nil {
 		return cfg, err
 	}
+	if r.batch.Composer, err = f.dkim.composer(r.stderr); err != nil {
+		return cfg, err
+	}
 	var tlsConfig *tls.Config
 	if f.tlsCA != "" {
 		if tlsConfig, err = smtp.TrustCA(f.tlsCA); err != nil {
@@ -251,8 +256,10 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 	r.plan = sender.Plan{Journal: cfg.Journal, Resume: cfg.Resume, Limit: cfg.Limit}
 	anySent := cfg.Journal != nil && cfg.Journal.Totals().Sent > 0
 	rows := newRowPrinter(r.stderr, r.batch.Data)
+	lint := newLinter(r.batch)
 	checked, stats, err := r.batch.Preflight(ctx, func(it *merge.Item) error {
 		rows.Row(it)
+		lint.Add(it)
 		if it.Err != nil || it.DuplicateOf != 0 || !r.f.shard.has(it.Key) {
 			return nil
 		}
@@ -268,6 +275,7 @@ func (r *sendRun) preflight(ctx context.Context, cfg sender.Config) (*merge.Chec
 		return nil
 	})
 	rows.Flush()
+	lint.Print(r.stderr)
 	r.stats = stats
 	switch {
 	case ctx.Err() != nil:
@@ -352,7 +360,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 				return nil
 			case r.testTo != nil:
 				var err error
-				if m, err = testMessage(it, r.testEnv); err != nil {
+				if m, err = testMessage(it, r.testEnv, r.batch.Composer); err != nil {
 					return err
 				}
 			default:
@@ -424,10 +432,13 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 func testKey(it *merge.Item) string { return "test " + it.Key }
 
 // testMessage renders the test copy of a row for --test-to.
-func testMessage(it *merge.Item, to string) (*sender.Message, error) {
+func testMessage(it *merge.Item, to string, composer *merge.Composer) (*sender.Message, error) {
 	c := it.Message.TestCopy()
+	if composer == nil {
+		composer = &merge.Composer{}
+	}
 	var body bytes.Buffer
-	if err := (&merge.Composer{}).Compose(&body, c); err != nil {
+	if err := composer.Compose(&body, c); err != nil {
 		return nil, err
 	}
 	return &sender.Message{

@@ -89,7 +89,7 @@ var flagGroups = []struct {
 	{"Server", []string{"smtp", "auth", "password-file", "password-cmd", "token-file", "token-cmd", "tls-ca", "tls-insecure", "helo"}},
 	{"Pacing", []string{"connections", "rate", "burst", "max-per-conn", "retries", "daily-limit", "wait"}},
 	{"Safety", []string{"test-to", "dry-run", "send:limit", "skip-invalid", "retry-failed", "resend-unknown"}},
-	{"Output", []string{"out", "preview:limit", "journal", "trace", "json", "failed-csv", "force"}},
+	{"Output", []string{"out", "preview:limit", "journal", "trace", "json", "failed-csv", "force", "dkim-key", "dkim-selector", "dkim-domain"}},
 }
 
 // groupOf returns the group index and the position in it of a command's
