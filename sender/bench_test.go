@@ -89,3 +89,38 @@ func BenchmarkPoolSink(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTwoRelays compares one process sending through one relay with
+// the same process sending through two, in one run each, against
+// in-process sinks that take 2 ms to accept each message (as a relay
+// writing its queue does, or one that paces its clients), 4 connections
+// per relay, 5 KB messages, with the journal. The relay, not the CPU, is
+// the limit: two relays carry about twice as much.
+func BenchmarkTwoRelays(b *testing.B) {
+	const conns, delay = 4, 2 * time.Millisecond
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("relays=%d", n), func(b *testing.B) {
+			var rs []Relay
+			for i := range n {
+				ts := (&testServer{t: b, sink: true, sinkDelay: delay}).start()
+				rs = append(rs, Relay{Name: fmt.Sprint("r", i), Endpoint: ts.endpoint(),
+					Client: smtp.Config{LocalName: "bench.example.com"}, Connections: conns})
+			}
+			p, err := NewPool(Config{Relays: rs, Retries: 1,
+				Journal: openTestJournal(b, filepath.Join(b.TempDir(), "journal"))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs := benchMessages(b, b.N, 5<<10)
+			b.ResetTimer()
+			start := time.Now()
+			sum, err := p.Run(context.Background(), msgs)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if err != nil || sum.Sent != b.N {
+				b.Fatalf("sent %d of %d: %v", sum.Sent, b.N, err)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+		})
+	}
+}

@@ -32,6 +32,22 @@
 // attempted at a time, so a wrong password costs one AUTH, not one per
 // connection.
 //
+// # Relays
+//
+// A pool may send through several relays (Config.Relays), each with its
+// own endpoint, credentials, connections, rate and rolling daily limit
+// ([Relay]). Each message goes through whichever relay has a free
+// connection and a rate token first; a throttling reply slows only the
+// relay that sent it. A relay that refuses the credentials or TLS, or
+// answers with a sender-quota reply, leaves the rotation for the rest of
+// the run; one that stays unreachable through the retries, or reaches its
+// daily limit, leaves it until a backoff is over or room opens. The
+// message that met the relay's refusal is not charged a retry and goes
+// through another relay. A [RelayProgress] hears of each change. Only when
+// every relay is out does the run stop, with the reason one relay would
+// have stopped it for. The journal names the relay of every intent and
+// outcome (journal.Record.Relay).
+//
 // # Outcomes
 //
 // Every recipient ends a run in one of four states (see [Status]):

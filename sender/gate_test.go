@@ -71,13 +71,13 @@ func testRun(t *testing.T, cfg Config) *run {
 func TestGateHeldThroughBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := testRun(t, Config{Retries: 5, RetryBase: time.Second, RetryMax: time.Minute})
-		w := &worker{r: r, id: 1}
-		if prober, ok := r.gate.enter(r.workCtx); !prober || !ok {
+		w := &worker{r: r, rl: r.relays[0], id: 1}
+		if prober, ok := r.relays[0].gate.enter(r.workCtx); !prober || !ok {
 			t.Fatal("the first worker is not the prober")
 		}
 		w.connectFailed(errors.New("connection refused"), true)
 		start := time.Now()
-		through := entering(r.workCtx, r.gate, 1)
+		through := entering(r.workCtx, r.relays[0].gate, 1)
 		synctest.Wait()
 		if len(through) != 0 {
 			t.Fatal("another worker connects while the prober backs off")
@@ -92,7 +92,7 @@ func TestGateHeldThroughBackoff(t *testing.T) {
 		if len(through) != 1 || !<-through {
 			t.Fatal("after the backoff, want the other worker through as the prober")
 		}
-		if n := r.gate.consecutiveFailures(); n != 1 {
+		if n := r.relays[0].gate.consecutiveFailures(); n != 1 {
 			t.Errorf("%d failures in a row, want 1", n)
 		}
 	})
@@ -103,11 +103,11 @@ func TestGateHeldThroughBackoff(t *testing.T) {
 func TestGateUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := testRun(t, Config{Retries: 2})
-		w := &worker{r: r, id: 1}
+		w := &worker{r: r, rl: r.relays[0], id: 1}
 		for range 3 {
-			r.gate.enter(r.workCtx)
+			r.relays[0].gate.enter(r.workCtx)
 			w.connectFailed(errors.New("connection refused"), true)
-			r.gate.release()
+			r.relays[0].gate.release()
 		}
 		if !errors.Is(r.fatal, ErrUnreachable) || r.stopCtx.Err() == nil {
 			t.Errorf("after 3 failures with Retries 2: %v, want the run stopped, unreachable", r.fatal)

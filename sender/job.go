@@ -18,6 +18,7 @@ type job struct {
 	ready      time.Time
 	intentOpen bool     // an intent for them is the latest journal record
 	last       *outcome // the latest temporary failure
+	relay      string   // the relay of its latest transaction, for the journal
 	eightBit   bool     // the body has octets over 127
 	utf8Header bool     // the header has raw UTF-8 (RFC 6532)
 }

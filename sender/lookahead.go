@@ -50,12 +50,21 @@ func (w *worker) lookahead() (*job, *ahead) {
 	if ok, _ := w.c.Extension("PIPELINING"); !ok || r.stopCtx.Err() != nil || w.wornAfter(1) {
 		return nil, nil
 	}
+	if !r.inRotation(w.rl) {
+		return nil, nil
+	}
 	j := r.sched.tryNext()
 	if j == nil {
 		return nil, nil
 	}
-	token := r.throttle.reserve()
+	token := w.rl.throttle.reserve()
 	if token == nil {
+		r.sched.putBack(j)
+		return nil, nil
+	}
+	if ok, _ := w.rl.reserveDay(len(j.to), r.cfg.Now()); !ok {
+		// The job in hand decides what the limit means, on its turn.
+		token.Cancel()
 		r.sched.putBack(j)
 		return nil, nil
 	}

@@ -9,10 +9,11 @@ package sender
 //     out what the journal settles (the resume check, with a Plan),
 //     journals invalid messages and sends the rest on run.input, which it
 //     closes.
-//   - One worker goroutine per connection (worker.loop) owns its
-//     *smtp.Client, the job in hand and what lookahead prepared for it
-//     (ahead). It takes jobs from the scheduler, passes the gate to
-//     connect, and journals intents and outcomes.
+//   - One worker goroutine per connection (worker.loop), Connections of
+//     them per relay, owns its *smtp.Client, the job in hand and what
+//     lookahead prepared for it (ahead). It takes jobs from the scheduler,
+//     passes its relay's gate to connect, and journals intents and
+//     outcomes.
 //   - The reporter goroutine (reporter.loop) tells Progress.Outcome each
 //     final outcome once its journal commit is durable, in order.
 //   - The journal's flusher (package journal) writes and syncs records in
@@ -25,9 +26,11 @@ package sender
 //     workers, the workers receiving from run.input, the end of the input,
 //     whether the work finished, and the messages taken; its changed
 //     channel wakes the workers waiting for a job.
-//   - gate.mu: the live connections, the probing gate and the failures to
-//     connect in a row; its changed channel wakes the workers waiting to
-//     connect.
+//   - gate.mu (one gate per relay): the live connections, the probing
+//     gate and the failures to connect in a row; its changed channel wakes
+//     the workers waiting to connect.
+//   - run.relayMu: where each relay stands in the rotation (relay.state,
+//     until, why, outs); relay.dayMu: a relay's daily count.
 //   - run.mu: the summary's other counters, the fatal error and the
 //     source's error.
 //   - throttle.mu and reporter.mu: their own state; run.traceMu: one
@@ -67,7 +70,20 @@ const quitTimeout = 5 * time.Second
 // Config is the configuration of a [Pool]. Zero values mean the documented
 // defaults, except where a field says otherwise.
 type Config struct {
-	// Endpoint is the server; required.
+	// Relays, when not empty, are the servers the pool sends through, each
+	// with its own connections, credentials, rate and daily limit:
+	// Endpoint, Client, Credentials, Connections, Rate and Burst are then
+	// not used (Endpoint must be nil); the other fields apply to every
+	// relay. Each message goes through whichever relay has a free
+	// connection and a rate token first. A relay that is unreachable after
+	// the retries, refuses the credentials or TLS, or answers with a
+	// sender-quota reply leaves the rotation (an unreachable one is tried
+	// again later, with backoff) and the others carry the batch; the run
+	// stops, with the reason it would stop for with one relay, only when
+	// every relay is out. Empty: one relay made of the fields below.
+	Relays []Relay
+
+	// Endpoint is the server; required without Relays.
 	Endpoint *Endpoint
 	// Client configures each connection: EHLO name, TLS (verified by
 	// default; set RootCAs for a private CA), timeouts and transcript. A
@@ -98,7 +114,7 @@ type Config struct {
 	// (0: 1).
 	Rate  rate.Limit
 	Burst int
-	// ThrottleHold is how long the pool keeps a halved rate before each
+	// ThrottleHold is how long a relay keeps a halved rate before each
 	// recovery step, and the least time between two halvings
 	// (0: DefaultThrottleHold).
 	ThrottleHold time.Duration
@@ -130,7 +146,8 @@ type Config struct {
 	// message after them (invalid ones before it are still recorded).
 	Limit int
 	// DailyLimit, when above 0, is the number of recipients that may be
-	// sent in any 24 hours, counted from the journal's sent records across
+	// sent in any 24 hours, through all relays (see Relay.DailyLimit for
+	// each one's own), counted from the journal's sent records across
 	// runs and the recipients this run takes. At the limit Run stops taking
 	// messages and returns ErrDailyLimit, or, with WaitForRoom, waits until
 	// the oldest recipients counted are 24 hours old and goes on.
@@ -140,7 +157,8 @@ type Config struct {
 	// for tests).
 	Now func() time.Time
 
-	// Progress, if not nil, is told outcomes and throttling.
+	// Progress, if not nil, is told outcomes and throttling; one that is a
+	// RelayProgress also hears of relays leaving the rotation.
 	Progress Progress
 }
 
@@ -152,12 +170,11 @@ type Pool struct {
 
 // NewPool checks cfg, fills in the defaults and returns a Pool.
 func NewPool(cfg Config) (*Pool, error) {
-	if cfg.Endpoint == nil {
-		return nil, errors.New("sender: no endpoint")
+	rs, err := relays(&cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Endpoint.Username != "" && cfg.Credentials == nil {
-		return nil, errors.New("sender: endpoint has a user name but no credentials")
-	}
+	cfg.Relays = rs
 	if cfg.Connections < 0 || cfg.MaxPerConn < 0 || cfg.Retries < 0 || cfg.Burst < 0 || cfg.Limit < 0 || cfg.DailyLimit < 0 {
 		return nil, errors.New("sender: negative count in configuration")
 	}
@@ -166,18 +183,12 @@ func NewPool(cfg Config) (*Pool, error) {
 			*d = v
 		}
 	}
-	if cfg.Connections == 0 {
-		cfg.Connections = DefaultConnections
-	}
 	def(&cfg.MaxConnAge, DefaultMaxConnAge)
 	def(&cfg.IdleProbe, DefaultIdleProbe)
 	def(&cfg.ThrottleHold, DefaultThrottleHold)
 	def(&cfg.RetryBase, DefaultRetryBase)
 	def(&cfg.RetryMax, DefaultRetryMax)
 	def(&cfg.Grace, DefaultGrace)
-	if cfg.Rate <= 0 {
-		cfg.Rate = rate.Inf
-	}
 	if cfg.Progress == nil {
 		cfg.Progress = NoProgress{}
 	}
@@ -246,8 +257,8 @@ type run struct {
 	cfg      *Config
 	input    chan *Message // from feed to the workers, through sched
 	sched    *scheduler
-	gate     *gate
-	throttle *throttle
+	relays   []*relay // Config.Relays, each with its gate, throttle and workers
+	relayMu  sync.Mutex
 	reporter *reporter
 	start    time.Time
 
@@ -272,11 +283,14 @@ type run struct {
 
 func newRun(ctx context.Context, cfg *Config) *run {
 	r := &run{
-		cfg:      cfg,
-		input:    make(chan *Message),
-		gate:     newGate(),
-		throttle: newThrottle(cfg.Rate, cfg.Burst, cfg.ThrottleHold, cfg.RetryMax, cfg.Progress),
-		start:    time.Now(),
+		cfg:   cfg,
+		input: make(chan *Message),
+		start: time.Now(),
+	}
+	conns := 0
+	for _, rl := range cfg.Relays {
+		r.relays = append(r.relays, newRelay(rl, cfg))
+		conns += rl.Connections
 	}
 	// The summary counts an outcome once it is durable, as Progress is
 	// told it: never more than the journal holds.
@@ -290,12 +304,12 @@ func newRun(ctx context.Context, cfg *Config) *run {
 		t := time.AfterFunc(cfg.Grace, r.cancelSend)
 		context.AfterFunc(r.sendCtx, func() { t.Stop() })
 	})
-	r.sched = newScheduler(r.input, maxWaitingPerConn*cfg.Connections, r.stopCtx, r.workCtx, r.stopWork)
+	r.sched = newScheduler(r.input, maxWaitingPerConn*conns, r.stopCtx, r.workCtx, r.stopWork)
 	return r
 }
 
-// sendAll runs the feed and one worker per connection, and returns once
-// they are all done.
+// sendAll runs the feed and one worker per connection of each relay, and
+// returns once they are all done.
 func (r *run) sendAll(messages iter.Seq2[*Message, error]) {
 	var wg sync.WaitGroup
 	fed := make(chan struct{})
@@ -303,9 +317,13 @@ func (r *run) sendAll(messages iter.Seq2[*Message, error]) {
 		defer close(fed)
 		r.feed(messages)
 	}()
-	for id := range r.cfg.Connections {
-		w := &worker{r: r, id: id + 1}
-		wg.Go(w.loop)
+	id := 0
+	for _, rl := range r.relays {
+		for range rl.Connections {
+			id++
+			w := &worker{r: r, rl: rl, id: id}
+			wg.Go(w.loop)
+		}
 	}
 	wg.Wait()
 	r.stopWork()
@@ -531,7 +549,7 @@ func (r *run) record(j *job, to []string, o outcome, final bool) {
 	rec := &journal.Record{
 		Row: j.m.Row, Key: j.m.Key, Recipients: to, Status: o.status,
 		Code: o.code, Enhanced: o.enhanced, Reply: o.reply, Attempts: j.attempts,
-		MessageID: j.m.MessageID, Fingerprint: j.m.Fingerprint,
+		MessageID: j.m.MessageID, Fingerprint: j.m.Fingerprint, Relay: j.relay,
 	}
 	var c commit // nil without a journal: nothing to wait for
 	if r.cfg.Journal != nil {

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"errors"
 	"strconv"
 )
 
@@ -13,16 +14,46 @@ type Probe struct {
 	MaxSize  int64 // the server's SIZE limit in octets (RFC 1870), 0 if none
 }
 
-// ProbeServer opens one connection as a run's workers do (connect, EHLO,
-// STARTTLS when offered, AUTH when the endpoint names a user), notes what
-// it found, and ends it with QUIT. Nothing is sent. A failure is a
+// ProbeServer opens one connection to each relay as a run's workers do
+// (connect, EHLO, STARTTLS when offered, AUTH when the endpoint names a
+// user), notes what it found, and ends it with QUIT. Nothing is sent.
+// With several relays, TLS and LoggedIn hold only when they hold for
+// every relay, and MaxSize is the smallest SIZE offered. A failure is a
 // *StopError with the reason a run would have stopped for (ErrAuthFailed,
-// ErrUnreachable).
+// ErrUnreachable); with several relays its cause is a *RelayError naming
+// the relay.
 func ProbeServer(ctx context.Context, cfg Config) (*Probe, error) {
-	if cfg.Connections == 0 {
-		cfg.Connections = 1
+	rs, err := relays(&cfg)
+	if err != nil {
+		return nil, err
 	}
-	w := &worker{r: &run{cfg: &cfg}, id: 1}
+	var all *Probe
+	for _, rl := range rs {
+		p, err := probeRelay(ctx, &cfg, rl)
+		if err != nil {
+			if len(rs) > 1 {
+				var se *StopError
+				errors.As(err, &se)
+				err = &StopError{Reason: se.Reason, Err: &RelayError{Relay: rl.Name, Err: se.Err}}
+			}
+			return nil, err
+		}
+		if all == nil {
+			all = p
+			continue
+		}
+		all.TLS = all.TLS && p.TLS
+		all.LoggedIn = all.LoggedIn && p.LoggedIn
+		if p.MaxSize > 0 && (all.MaxSize == 0 || p.MaxSize < all.MaxSize) {
+			all.MaxSize = p.MaxSize
+		}
+	}
+	return all, nil
+}
+
+// probeRelay is ProbeServer for one relay.
+func probeRelay(ctx context.Context, cfg *Config, rl Relay) (*Probe, error) {
+	w := &worker{r: &run{cfg: cfg}, rl: &relay{Relay: rl}, id: 1}
 	c, err := w.dial(ctx)
 	if err != nil {
 		reason := fatalConnectError(err)
@@ -31,7 +62,7 @@ func ProbeServer(ctx context.Context, cfg Config) (*Probe, error) {
 		}
 		return nil, &StopError{Reason: reason, Err: &ConnectError{Attempts: 1, Err: err}}
 	}
-	p := &Probe{TLS: c.TLS(), LoggedIn: cfg.Endpoint.Username != ""}
+	p := &Probe{TLS: c.TLS(), LoggedIn: rl.Endpoint.Username != ""}
 	if ok, size := c.Extension("SIZE"); ok {
 		p.MaxSize, _ = strconv.ParseInt(size, 10, 64)
 	}

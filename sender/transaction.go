@@ -26,6 +26,7 @@ func (w *worker) transact(j *job, env *smtp.Envelope, intended bool) {
 	r := w.r
 	defer r.sched.done()
 	reused := w.used > 0
+	j.relay = w.rl.Name
 	if !intended {
 		j.attempts++
 		if r.cfg.Journal != nil && !w.writeAhead(j, env) {
@@ -50,9 +51,10 @@ func (w *worker) transact(j *job, env *smtp.Envelope, intended bool) {
 // back.
 func (w *worker) writeAhead(j *job, env *smtp.Envelope) bool {
 	r := w.r
+	j.relay = w.rl.Name
 	intent, err := r.cfg.Journal.Add(&journal.Record{
 		Row: j.m.Row, Key: j.m.Key, Recipients: j.to, Status: journal.Intent,
-		Attempts: j.attempts, MessageID: j.m.MessageID,
+		Attempts: j.attempts, MessageID: j.m.MessageID, Relay: j.relay,
 	})
 	if err != nil {
 		j.attempts--
@@ -90,6 +92,11 @@ const (
 	// again: not tried, left out of a transaction that went ahead without
 	// it (too many recipients, say); tried again now, free of charge.
 	again
+	// elsewhere: refused because of the relay, not the message (a
+	// sender-quota reply, authentication required): the relay left the
+	// rotation and the recipients go to another now, free of charge; or,
+	// when the run stopped because no other relay is left, as retry.
+	elsewhere
 )
 
 // decision is what happens next to some recipients.
@@ -119,9 +126,9 @@ func (w *worker) settle(j *job, res *smtp.Result, err error, reused bool) {
 	}
 	ds, throttled := w.decide(j, res, err)
 	if throttled {
-		r.throttle.signal(now)
+		w.rl.throttle.signal(now)
 	} else if err == nil {
-		r.throttle.success(now)
+		w.rl.throttle.success(now)
 	}
 	for _, d := range ds.order {
 		r.carryOut(j, d, ds.to[d], err, now)
@@ -154,7 +161,7 @@ func (w *worker) decide(j *job, res *smtp.Result, err error) (*decisions, bool) 
 		ds.add(d, j.to[i])
 	}
 	if v.quota != nil {
-		w.r.fail(&StopError{Reason: ErrQuota, Err: v.quota})
+		w.r.relayOut(w.rl, &StopError{Reason: ErrQuota, Err: v.quota}, time.Time{})
 	}
 	return ds, throttled
 }
@@ -221,7 +228,7 @@ func (v *verdict) refused(se *smtp.Error) (decision, bool) {
 		if v.quota == nil {
 			v.quota = se
 		}
-		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
+		return decision{elsewhere, replyOutcome(journal.Deferred, se.Reply)}, false
 	case se.Permanent():
 		return decision{settled, replyOutcome(journal.Failed, se.Reply)}, false
 	case tooManyRecipients(se) && v.accepted > 0:
@@ -242,6 +249,14 @@ func (r *run) carryOut(j *job, d decision, to []string, err error, now time.Time
 		r.sched.requeue(k, now)
 	case retry:
 		r.retryLater(j.split(to), d.o, now)
+	case elsewhere:
+		if r.stopCtx.Err() != nil {
+			r.retryLater(j.split(to), d.o, now)
+			return
+		}
+		k := j.split(to)
+		r.reopen(k, "not sent: relay "+j.relay+" left the rotation: "+errorText(err, d.o.reply))
+		r.sched.requeue(k, now)
 	}
 }
 
@@ -299,14 +314,15 @@ func (w *worker) classify(err error, res *smtp.Result) (d decision, throttled bo
 		return decision{settled, outcome{status: journal.Unknown,
 			reply: "no reply after the final dot (the server may have taken the message): " + err.Error()}}, false
 	case errors.As(err, &se) && se.Command == "MAIL" && se.Code == 530:
-		// RFC 4954 §6: authentication required. Every message would fail.
-		r.fail(&StopError{Reason: ErrAuthFailed, Err: err})
-		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
+		// RFC 4954 §6: authentication required. Every message would fail
+		// through this relay.
+		r.relayOut(w.rl, &StopError{Reason: ErrAuthFailed, Err: err}, time.Time{})
+		return decision{elsewhere, replyOutcome(journal.Deferred, se.Reply)}, false
 	case senderQuota(se):
 		// The sender's quota, not this message's fault: it stays pending,
-		// and so does everything after it.
-		r.fail(&StopError{Reason: ErrQuota, Err: err})
-		return decision{retry, replyOutcome(journal.Deferred, se.Reply)}, false
+		// or goes through another relay, and so does everything after it.
+		r.relayOut(w.rl, &StopError{Reason: ErrQuota, Err: err}, time.Time{})
+		return decision{elsewhere, replyOutcome(journal.Deferred, se.Reply)}, false
 	case se != nil && se.Permanent():
 		return decision{settled, replyOutcome(journal.Failed, se.Reply)}, false
 	case se != nil:

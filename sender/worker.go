@@ -15,10 +15,12 @@ import (
 	"github.com/mailshot/mailshot/sender/smtp"
 )
 
-// worker runs one connection, from its goroutine: the connection, the job
-// in hand and what lookahead prepared for that job are its own.
+// worker runs one connection to its relay, from its goroutine: the
+// connection, the job in hand and what lookahead prepared for that job are
+// its own.
 type worker struct {
 	r         *run
+	rl        *relay
 	id        int
 	c         *smtp.Client
 	born      time.Time
@@ -35,10 +37,24 @@ func (w *worker) loop() {
 	defer w.quit()
 	var j *job // the job in hand
 	for {
+		if !w.r.inRotation(w.rl) {
+			// Its relay left the rotation: the job in hand goes to
+			// another, and w waits until its relay is due back.
+			if j != nil {
+				w.handBack(j)
+				j = nil
+			}
+			w.quit()
+			if !w.r.awaitRelay(w.rl) {
+				return
+			}
+			continue
+		}
 		if j == nil {
 			if j = w.r.sched.next(); j == nil {
 				return
 			}
+			continue // its relay may have left the rotation meanwhile
 		}
 		if w.c == nil && !w.connect() {
 			// Not charged: give it back for another connection, or for
@@ -53,6 +69,14 @@ func (w *worker) loop() {
 		if w.ahead != nil && w.ahead.conn != w.c {
 			w.dropAhead(j) // taken for a connection that is gone
 		}
+		if w.ahead == nil && !w.dayRoom(j) {
+			w.handBack(j)
+			if w.r.stopCtx.Err() != nil {
+				return // it was the last relay in the rotation
+			}
+			j = nil
+			continue
+		}
 		if !w.mayStart() {
 			w.handBack(j)
 			return
@@ -66,17 +90,30 @@ func (w *worker) loop() {
 	}
 }
 
-// mayStart waits until the throttle lets the job in hand start on w's
-// connection; it reports false when the run stops first.
+// mayStart waits until the relay's throttle lets the job in hand start on
+// w's connection; it reports false when the run stops first.
 func (w *worker) mayStart() bool {
-	r := w.r
+	r, th := w.r, w.rl.throttle
 	if w.ahead == nil {
-		return r.throttle.wait(r.stopCtx) == nil
+		return th.wait(r.stopCtx) == nil
 	}
 	// Its rate token was taken by lookahead on this connection, its
 	// commands perhaps sent with the previous final dot; a throttling
 	// reply since still pauses it.
-	return r.throttle.waitPause(r.stopCtx) == nil && r.stopCtx.Err() == nil
+	return th.waitPause(r.stopCtx) == nil && r.stopCtx.Err() == nil
+}
+
+// dayRoom counts the recipients of j, about to start on w's relay,
+// against the relay's daily limit, and reports true; or, at the limit,
+// takes the relay out of the rotation until room opens (or stops the run
+// when it was the last) and reports false.
+func (w *worker) dayRoom(j *job) bool {
+	now := w.r.cfg.Now()
+	ok, next := w.rl.reserveDay(len(j.to), now)
+	if !ok {
+		w.r.relayOut(w.rl, &StopError{Reason: ErrDailyLimit, Err: w.rl.dayError(now, next)}, next)
+	}
+	return ok
 }
 
 // probeIfIdle checks with NOOP a connection idle longer than
@@ -114,8 +151,15 @@ func (w *worker) handBack(j *job) {
 // reports success; a fatal error stops the run.
 func (w *worker) connect() bool {
 	r := w.r
-	prober, ok := r.gate.enter(r.workCtx)
+	prober, ok := w.rl.gate.enter(r.workCtx)
 	if !ok {
+		return false
+	}
+	if !r.inRotation(w.rl) {
+		// It left the rotation while w waited at the gate.
+		if prober {
+			w.rl.gate.release()
+		}
 		return false
 	}
 	c, err := w.dial(r.workCtx)
@@ -125,7 +169,7 @@ func (w *worker) connect() bool {
 		return true
 	case r.workCtx.Err() != nil:
 		if prober {
-			r.gate.release()
+			w.rl.gate.release()
 		}
 	default:
 		w.connectFailed(err, prober)
@@ -135,35 +179,38 @@ func (w *worker) connect() bool {
 
 // connected takes c as w's connection, and opens the gate to the others.
 func (w *worker) connected(c *smtp.Client, prober bool) {
-	w.r.gate.opened(prober)
+	w.rl.gate.opened(prober)
+	w.r.connectedTo(w.rl)
 	w.r.count(func(s *Summary) { s.Connections++ })
 	w.failures = 0
 	w.c, w.born, w.lastUsed, w.used = c, time.Now(), time.Now(), 0
 }
 
-// connectFailed counts a failed attempt to connect, and stops the run when
-// another cannot succeed.
+// connectFailed counts a failed attempt to connect, and takes the relay
+// out of the rotation (with one relay: stops the run) when another cannot
+// succeed: for the rest of the run when trying again cannot help, for a
+// while when the relay is unreachable.
 func (w *worker) connectFailed(err error, prober bool) {
-	r := w.r
+	r, rl := w.r, w.rl
 	w.failures++
-	attempts, live, ever := r.gate.failed()
+	attempts, live, ever := rl.gate.failed()
 	// A prober keeps the gate through its backoff: the others wait for it.
 	w.holdsGate = prober
 	var se *smtp.Error
 	switch reason := fatalConnectError(err); {
 	case reason != nil:
-		r.fail(&StopError{Reason: reason, Err: err})
+		r.relayOut(rl, &StopError{Reason: reason, Err: err}, time.Time{})
 	case !ever && isConfigurationError(err):
-		// The run's first connection: a refused port or a name that does
-		// not resolve is a mistake in the server's address, not an outage
-		// that retries would outlast.
-		r.fail(&StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}})
+		// The relay's first connection: a refused port or a name that
+		// does not resolve is a mistake in the server's address, not an
+		// outage that retries would outlast.
+		r.relayOut(rl, &StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}}, r.restUntil(rl))
 	case live == 0 && attempts > r.cfg.Retries:
-		r.fail(&StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}})
+		r.relayOut(rl, &StopError{Reason: ErrUnreachable, Err: &ConnectError{Attempts: attempts, Err: err}}, r.restUntil(rl))
 	case live == 0 && errors.As(err, &se) && se.Temporary() && isThrottleReply(se.Code, se.Enhanced, se.Text):
 		// "421 4.7.0 too many connections" with none up: the server wants
 		// us to slow down. With some up, it only limits their number.
-		r.throttle.signal(time.Now())
+		rl.throttle.signal(time.Now())
 	}
 }
 
@@ -175,10 +222,13 @@ func (w *worker) connectBackoff() bool {
 	if r.stopCtx.Err() != nil {
 		return false
 	}
-	ok := sleep(r.workCtx, r.backoff(max(r.gate.consecutiveFailures(), w.failures, 1)))
+	ok := true
+	if r.inRotation(w.rl) { // else the relay's absence is the wait
+		ok = sleep(r.workCtx, r.backoff(max(w.rl.gate.consecutiveFailures(), w.failures, 1)))
+	}
 	if w.holdsGate {
 		w.holdsGate = false
-		r.gate.release()
+		w.rl.gate.release()
 	}
 	return ok
 }
@@ -206,7 +256,7 @@ func (w *worker) dial(ctx context.Context) (*smtp.Client, error) {
 // and a transcript whose lines carry w's number.
 func (w *worker) open(ctx context.Context) (*smtp.Client, error) {
 	r := w.r
-	ep, cfg := r.cfg.Endpoint, r.cfg.Client
+	ep, cfg := w.rl.Endpoint, w.rl.Client
 	if cfg.Trace != nil {
 		cfg.Trace = &prefixWriter{w: cfg.Trace, mu: &r.traceMu, prefix: "[" + strconv.Itoa(w.id) + "] "}
 	}
@@ -227,11 +277,11 @@ func (w *worker) secureAndLogIn(ctx context.Context, c *smtp.Client) error {
 			return err
 		}
 	}
-	ep := w.r.cfg.Endpoint
+	ep := w.rl.Endpoint
 	if ep.Username == "" {
 		return nil
 	}
-	cred, err := w.r.cfg.Credentials(ctx)
+	cred, err := w.rl.Credentials(ctx)
 	if err != nil {
 		return &errCredentials{err}
 	}
@@ -317,7 +367,7 @@ func (w *worker) quit() {
 
 // lost tells the gate that w's connection is closed.
 func (w *worker) lost() {
-	w.r.gate.closed()
+	w.rl.gate.closed()
 }
 
 // prefixWriter prefixes each write (one transcript line) with a

@@ -88,11 +88,14 @@ func (j *File) SetCampaign(campaign any) (*Commit, error) {
 	return j.cur, nil
 }
 
-// A Stamp is a number of recipients sent within one second, at the latest
-// of their times.
+// A Stamp is a number of recipients sent through one relay within one
+// second, at the latest of their times.
 type Stamp struct {
 	Time       time.Time
 	Recipients int
+	// Relay is the relay that carried them (Record.Relay), "" for records
+	// that name none.
+	Relay string
 }
 
 // window is how far back the journal keeps the times of sent recipients,
@@ -105,21 +108,23 @@ func (j *File) rememberSent(r *Record) {
 	if r.Status != Sent || r.Time.Before(j.opened.Add(-window)) {
 		return
 	}
-	// Records of one second share a stamp, at the latest of their times:
-	// a recipient is counted a little longer, never less.
-	if n := len(j.recent); n > 0 && j.recent[n-1].Time.Truncate(time.Second).Equal(r.Time.Truncate(time.Second)) {
-		last := &j.recent[n-1]
-		last.Recipients += len(r.Recipients)
-		if r.Time.After(last.Time) {
-			last.Time = r.Time
+	// Records of one second and one relay share a stamp, at the latest of
+	// their times: a recipient is counted a little longer, never less.
+	sec := r.Time.Truncate(time.Second)
+	for i := len(j.recent) - 1; i >= 0 && j.recent[i].Time.Truncate(time.Second).Equal(sec); i-- {
+		if s := &j.recent[i]; s.Relay == r.Relay {
+			s.Recipients += len(r.Recipients)
+			if r.Time.After(s.Time) {
+				s.Time = r.Time
+			}
+			return
 		}
-		return
 	}
-	j.recent = append(j.recent, Stamp{Time: r.Time, Recipients: len(r.Recipients)})
+	j.recent = append(j.recent, Stamp{Time: r.Time, Recipients: len(r.Recipients), Relay: r.Relay})
 }
 
 // SentSince returns when recipients were recorded as sent after since, in
-// the order recorded, grouped by second. The journal keeps these times for
+// the order recorded, grouped by second and relay. The journal keeps these times for
 // 24 hours before it was opened, whatever the run that sent them, so a
 // rolling daily limit holds across runs.
 func (j *File) SentSince(since time.Time) []Stamp {

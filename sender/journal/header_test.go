@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -147,5 +149,35 @@ func TestSentSince(t *testing.T) {
 	}
 	if got := j.SentSince(now.Add(-time.Minute)); len(got) != 1 || got[0].Recipients != 1 {
 		t.Errorf("SentSince(a minute ago) = %+v", got)
+	}
+}
+
+// SentSince keeps the relays apart: records of one second through two
+// relays, interleaved, give one stamp per relay, each with its own count,
+// in a reopened journal too.
+func TestSentSinceByRelay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openTestJournal(t, path)
+	now := time.Now().UTC().Truncate(time.Second).Add(100 * time.Millisecond)
+	for i, relay := range []string{"a", "b", "a", "a", "b", ""} {
+		r := rec(fmt.Sprint("k", i), Sent, fmt.Sprintf("r%d@example.com", i))
+		r.Time, r.Relay = now.Add(time.Duration(i)*time.Millisecond), relay
+		if _, err := j.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = openTestJournal(t, path)
+	got := make(map[string]int)
+	for _, s := range j.SentSince(now.Add(-time.Hour)) {
+		if _, dup := got[s.Relay]; dup {
+			t.Errorf("two stamps for relay %q in one second", s.Relay)
+		}
+		got[s.Relay] += s.Recipients
+	}
+	if want := map[string]int{"a": 3, "b": 2, "": 1}; !maps.Equal(got, want) {
+		t.Errorf("recipients by relay %v, want %v", got, want)
 	}
 }

@@ -59,6 +59,10 @@ type Record struct {
 	// Fingerprint is a hash of what was sent, so that a resumed run notices
 	// a message that changed since.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Relay names the relay that carried, or was to carry, the
+	// transaction: set on intents and on the outcomes of transactions, ""
+	// where no relay was involved (an invalid row).
+	Relay string `json:"relay,omitempty"`
 }
 
 // Totals counts recipients by final status.

@@ -55,6 +55,10 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = append(b, `,"fingerprint":`...)
 		b = appendString(b, r.Fingerprint)
 	}
+	if r.Relay != "" {
+		b = append(b, `,"relay":`...)
+		b = appendString(b, r.Relay)
+	}
 	return append(b, "}\n"...)
 }
 

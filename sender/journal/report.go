@@ -18,9 +18,17 @@ import (
 // it is exactly
 //
 //	{"totals": {"sent": N, "failed": N, "deferred": N, "unknown": N},
-//	 "recipients": [{"row": N, "to": "...", "status": "...", "code": N, "reply": "..."}]}
+//	 "relays": [{"name": "...", "sent": N, "failed": N, "deferred": N, "unknown": N}],
+//	 "recipients": [{"row": N, "to": "...", "status": "...", "code": N, "reply": "...", "relay": "..."}]}
+//
+// where "relays" is left out when no record names a relay, and "relay"
+// when the recipient's latest record names none.
 type Report struct {
 	Totals Totals `json:"totals"`
+	// Relays counts recipients by the relay of their latest record, in
+	// order of name; recipients whose latest record names no relay (an
+	// invalid row, a journal written before relays) are not counted here.
+	Relays []RelayTotals `json:"relays,omitempty"`
 	// Codes counts recipients by the reply code of their latest outcome,
 	// in increasing order of code; code 0 means no reply (a lost
 	// connection, an interrupted transaction).
@@ -39,6 +47,13 @@ type CodeCount struct {
 	Count int
 }
 
+// RelayTotals is the number of recipients, by status, whose latest
+// record names one relay.
+type RelayTotals struct {
+	Name string `json:"name"`
+	Totals
+}
+
 // RecipientReport is the latest state of one recipient of one message.
 type RecipientReport struct {
 	Row    int    `json:"row"`
@@ -47,7 +62,9 @@ type RecipientReport struct {
 	Code   int    `json:"code"`
 	// Reply is the enhanced status code (RFC 3463) and text of the reply
 	// that decided the outcome, e.g. "5.1.1 no such user".
-	Reply     string `json:"reply"`
+	Reply string `json:"reply"`
+	// Relay is the relay of the latest record, "" when it names none.
+	Relay     string `json:"relay,omitempty"`
 	Key       string `json:"-"`
 	MessageID string `json:"-"`
 	Attempts  int    `json:"-"`
@@ -65,7 +82,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // WriteText writes the report for people: the totals, the counts per
-// reply code, then one line per recipient not sent, with row, address,
+// reply code and, when more than one relay carried the batch, per relay,
+// then one line per recipient not sent, with row, address,
 // status and reply.
 func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
@@ -85,6 +103,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			parts = append(parts, fmt.Sprintf("no reply: %d", none))
 		}
 		fmt.Fprintf(bw, "by reply code: %s\n", strings.Join(parts, ", "))
+	}
+	if len(r.Relays) > 1 {
+		var parts []string
+		for _, rt := range r.Relays {
+			parts = append(parts, rt.Name+": "+countsText(rt.Totals))
+		}
+		fmt.Fprintf(bw, "by relay: %s\n", strings.Join(parts, "; "))
 	}
 	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
 	header := false
@@ -142,7 +167,7 @@ func ReadReport(path string) (*Report, error) {
 			}
 			rep.Recipients[i] = RecipientReport{
 				Row: r.Row, To: to, Status: st, Code: r.Code, Reply: reply,
-				Key: r.Key, MessageID: r.MessageID, Attempts: r.Attempts,
+				Key: r.Key, MessageID: r.MessageID, Attempts: r.Attempts, Relay: r.Relay,
 			}
 		}
 		return nil
@@ -154,16 +179,31 @@ func ReadReport(path string) (*Report, error) {
 	return rep, nil
 }
 
-// count sorts the recipients by row and fills in Totals and Codes.
+// count sorts the recipients by row and fills in Totals, Codes and
+// Relays.
 func (rep *Report) count() {
 	slices.SortStableFunc(rep.Recipients, func(a, b RecipientReport) int { return cmp.Compare(a.Row, b.Row) })
 	rep.Totals = Totals{}
 	rep.Codes = nil
+	rep.Relays = nil
 	codes := make(map[int]int)
+	relays := make(map[string]*Totals)
 	for _, r := range rep.Recipients {
 		rep.Totals.Add(r.Status, 1)
 		codes[r.Code]++
+		if r.Relay != "" {
+			t := relays[r.Relay]
+			if t == nil {
+				t = new(Totals)
+				relays[r.Relay] = t
+			}
+			t.Add(r.Status, 1)
+		}
 	}
+	for name, t := range relays {
+		rep.Relays = append(rep.Relays, RelayTotals{Name: name, Totals: *t})
+	}
+	slices.SortFunc(rep.Relays, func(a, b RelayTotals) int { return cmp.Compare(a.Name, b.Name) })
 	for code, n := range codes {
 		rep.Codes = append(rep.Codes, CodeCount{Code: code, Count: n})
 	}
@@ -197,4 +237,22 @@ func MergeReports(reps ...*Report) *Report {
 	}
 	out.count()
 	return out
+}
+
+// countsText lists the non-zero counts of t for people: "4 sent, 1
+// failed", or "none".
+func countsText(t Totals) string {
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{t.Sent, "sent"}, {t.Failed, "failed"}, {t.Deferred, "deferred"}, {t.Unknown, "unknown"}} {
+		if c.n > 0 {
+			parts = append(parts, strconv.Itoa(c.n)+" "+c.what)
+		}
+	}
+	if parts == nil {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

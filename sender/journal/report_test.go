@@ -196,3 +196,78 @@ func TestMergeReports(t *testing.T) {
 		t.Errorf("merge of disjoint journals %+v, want %+v", got, want)
 	}
 }
+
+// Reports count recipients by the relay of their latest record, in order
+// of name; the JSON has them, the text says them when more than one relay
+// carried the batch, and a merged report keeps them: the sum of its parts.
+func TestReportByRelay(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, recs ...*Record) *Report {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		j := openTestJournal(t, path)
+		appendAll(t, j, recs...)
+		rep, err := ReadReport(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	via := func(r *Record, relay string) *Record { r.Relay = relay; return r }
+	a := write("a",
+		via(rec("k1", Intent, "a@example.com"), "b.example.org:587"),
+		via(rec("k1", Sent, "a@example.com"), "b.example.org:587"),
+		via(rec("k2", Deferred, "b@example.com"), "b.example.org:587"),
+		via(rec("k2", Sent, "b@example.com"), "a.example.org:587"), // resent through the other relay
+		via(rec("k3", Intent, "c@example.com"), "a.example.org:587"),
+		rec("k4", Failed, "d@example.com"), // an invalid row: no relay
+	)
+	want := []RelayTotals{{"a.example.org:587", Totals{Sent: 1, Unknown: 1}}, {"b.example.org:587", Totals{Sent: 1}}}
+	if !slices.Equal(a.Relays, want) {
+		t.Errorf("Relays = %+v, want %+v", a.Relays, want)
+	}
+	var text, js bytes.Buffer
+	if err := a.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if line := "by relay: a.example.org:587: 1 sent, 1 unknown; b.example.org:587: 1 sent\n"; !strings.Contains(text.String(), line) {
+		t.Errorf("text report lacks %q:\n%s", line, text.String())
+	}
+	if err := a.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var shape struct {
+		Relays     []map[string]any `json:"relays"`
+		Recipients []struct {
+			To    string `json:"to"`
+			Relay string `json:"relay"`
+		} `json:"recipients"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &shape); err != nil {
+		t.Fatal(err)
+	}
+	if len(shape.Relays) != 2 || shape.Relays[0]["name"] != "a.example.org:587" || shape.Relays[0]["unknown"] != 1.0 {
+		t.Errorf("JSON relays %v", shape.Relays)
+	}
+	for _, r := range shape.Recipients {
+		if wantRelay := map[string]string{"a@example.com": "b.example.org:587", "b@example.com": "a.example.org:587",
+			"c@example.com": "a.example.org:587", "d@example.com": ""}[r.To]; r.Relay != wantRelay {
+			t.Errorf("%s: relay %q, want %q", r.To, r.Relay, wantRelay)
+		}
+	}
+
+	// One relay: no "by relay" line.
+	one := write("one", via(rec("k5", Sent, "e@example.com"), "a.example.org:587"))
+	text.Reset()
+	one.WriteText(&text)
+	if strings.Contains(text.String(), "by relay") {
+		t.Errorf("one relay, yet:\n%s", text.String())
+	}
+
+	// Merged: per relay, the sum of the parts.
+	m := MergeReports(a, one)
+	wantMerged := []RelayTotals{{"a.example.org:587", Totals{Sent: 2, Unknown: 1}}, {"b.example.org:587", Totals{Sent: 1}}}
+	if !slices.Equal(m.Relays, wantMerged) {
+		t.Errorf("merged Relays = %+v, want %+v", m.Relays, wantMerged)
+	}
+}
