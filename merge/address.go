@@ -74,6 +74,10 @@ func checkLocalPart(local string) error {
 			return errors.New("holds white space")
 		case r == '<' || r == '>':
 			return errors.New("holds an angle bracket")
+		case r == '@':
+			// Quoted, it is valid; but relays (Postfix) look inside the
+			// quotes and deliver "@evil.test:x"@example.test to x@example.test.
+			return errors.New("holds an @, which relays may read as another address")
 		case r < ' ' || r == 0x7f || unicode.IsControl(r):
 			return fmt.Errorf("holds the control character %U", r)
 		}

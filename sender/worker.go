@@ -299,7 +299,9 @@ func fatalConnectError(err error) error {
 	case smtp.IsAuthFailure(err), errors.As(err, &ce),
 		errors.Is(err, smtp.ErrEncryptionRequired), errors.Is(err, errors.ErrUnsupported):
 		return ErrAuthFailed
-	case isTLSSetupError(err):
+	case errors.Is(err, smtp.ErrImplicitTLS), errors.Is(err, smtp.ErrPlainSMTP), isTLSSetupError(err):
+		// The wrong scheme for the port, or a certificate this machine does
+		// not trust: another attempt meets the same.
 		return ErrUnreachable
 	}
 	var se *smtp.Error

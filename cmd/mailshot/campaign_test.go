@@ -264,7 +264,7 @@ func TestSendDryRun(t *testing.T) {
 	}
 	writeFile(t, dir, "pw", "wrong\n")
 	_, errOut, status = runCLI(t, context.Background(), args...)
-	if status != exitStopped || !strings.Contains(errOut, "dry run: the server refused the login") {
+	if status != exitStopped || !strings.Contains(errOut, "the server refused the login") {
 		t.Errorf("dry run, wrong password: %d\n%s", status, errOut)
 	}
 }

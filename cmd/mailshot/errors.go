@@ -123,6 +123,8 @@ var hints = []struct {
 		say("the server offers no AUTH mechanism mailshot can use on this port: check the port (587 or 465), or leave the user out of --smtp for a relay that needs no login")},
 	{is(sender.ErrAuthFailed), authHint},
 	{as[*tls.CertificateVerificationError], say("the server's certificate is not signed by a CA this machine trusts: --tls-ca FILE adds a private CA's certificate (PEM)")},
+	{is(smtp.ErrImplicitTLS), say("this port expects TLS at once: use smtps://host:port")},
+	{as[*smtp.HelloNameError], say("--helo takes a host name such as mail.example.org, or an address literal such as [192.0.2.1]")},
 	{as[tls.RecordHeaderError], say("this port speaks plain SMTP first: use smtp://host:port, which upgrades with STARTTLS")},
 	{is(sender.ErrUnreachable), say("check the host and port in --smtp, the network, and --tls-ca for a private CA")},
 	{is(journal.ErrInUse), say("another mailshot is sending with this journal: wait for it to end, or name another file with --journal for another campaign")},
@@ -252,6 +254,8 @@ func describeCause(err error) string {
 	}
 	var exit *exec.ExitError
 	switch {
+	case errors.Is(err, smtp.ErrImplicitTLS):
+		return "the server sends nothing on a plain connection and answers TLS: it expects TLS at once" + suffix
 	case errors.Is(err, smtp.ErrEncryptionRequired):
 		return "the server offers no TLS, so the password was not sent" + suffix
 	case errors.As(err, &exit):

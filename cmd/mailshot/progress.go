@@ -171,6 +171,20 @@ func (v *progressView) Paused(reason string, until time.Time) {
 	}
 }
 
+// Relay says that one of several relays left the rotation (err says why;
+// until is when it is tried again, zero for the rest of the run), or, with
+// a nil err, that it is back. It implements sender.RelayProgress.
+func (v *progressView) Relay(name string, err error, until time.Time) {
+	switch {
+	case err == nil:
+		v.note("relay " + name + " is back")
+	case until.IsZero():
+		v.note(fmt.Sprintf("relay %s is out for the rest of the run: %s", name, describe(err)))
+	default:
+		v.note(fmt.Sprintf("relay %s is out until %s: %s", name, until.Local().Format("15:04"), describe(err)))
+	}
+}
+
 // Changed says that a row was sent before in another version, and is not
 // sent again.
 func (v *progressView) Changed(m *sender.Message) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
 	"github.com/mailshot/mailshot/sender/journal"
-	"github.com/mailshot/mailshot/sender/smtp"
 )
 
 // sendFlags are send's own flags.
@@ -26,7 +24,7 @@ type sendFlags struct {
 	in            inputFlags
 	dkim          dkimFlags
 	cred          credentialFlags
-	smtpURL       string
+	smtpURLs      smtpURLs
 	journal       string
 	connections   int
 	rate          string
@@ -53,7 +51,7 @@ type sendFlags struct {
 func (f *sendFlags) register(fs *flag.FlagSet) {
 	f.in.register(fs)
 	f.dkim.register(fs)
-	fs.StringVar(&f.smtpURL, "smtp", "", "server `URL`: smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS); no user means no AUTH")
+	fs.Var(&f.smtpURLs, "smtp", "server `URL`: smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (implicit TLS); no user means no AUTH. Repeat for several relays; --connections, --rate, --burst, --daily-limit, --helo, --tls-ca and --auth then apply to each")
 	fs.StringVar(&f.journal, "journal", "", "journal `FILE` (default: DATA.TEMPLATE-HASH.journal.jsonl beside the data file, the same for this template and data from any directory)")
 	fs.BoolVar(&f.otherData, "other-data", false, "send this data file under a --journal started with another one (the rows report --failed-csv wrote, fixed)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "do everything but send: check every row, log in to the server, compare sizes, read the journal; nothing is sent or journalled")
@@ -93,6 +91,15 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	shared := relaySpec{connections: r.f.connections, rate: r.f.rate, burst: r.f.burst, dailyLimit: r.f.dailyLimit,
+		helo: r.f.helo, tlsCA: r.f.tlsCA, cred: r.f.cred}
+	r.relays = flagRelays(r.f.smtpURLs, shared)
+	if len(r.relays) == 0 {
+		var err error
+		if r.relays, err = settingsRelays(fs, shared); err != nil {
+			return err
+		}
+	}
 	cfg, err := r.setUp(ctx)
 	defer r.closeJournal()
 	if err != nil {
@@ -110,7 +117,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	// The password is asked for only now: after the data is known to be
 	// good, and not at all when there is nothing to send.
-	if cfg.Credentials, err = r.f.cred.credentials(ctx, cfg.Endpoint, stdin, r.stderr); err != nil {
+	if err := relayCredentials(ctx, &cfg, r.relays, stdin, r.stderr); err != nil {
 		return err
 	}
 	if r.f.dryRun {
@@ -150,6 +157,7 @@ type sendRun struct {
 	earlier  *campaign     // what the journal says it is about, or nil
 	testTo   *mail.Address // --test-to, or nil
 	testEnv  string        // --test-to as the envelope writes it
+	relays   []relaySpec   // the servers: --smtp, or [[relay]] tables
 	failures *failureLog   // a test send's failures, to say why
 
 	// What the preflight found.
@@ -163,7 +171,7 @@ type sendRun struct {
 func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 	f := &r.f
 	var cfg sender.Config
-	if f.smtpURL == "" {
+	if len(r.relays) == 0 {
 		return cfg, usageError{errors.New("send needs --smtp URL, e.g. smtp://user@smtp.example.com:587")}
 	}
 	if f.connections < 1 || f.burst < 1 || f.maxPerConn < 0 || f.retries < 0 || f.limit < 0 || f.dailyLimit < 0 {
@@ -177,32 +185,17 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 			return cfg, usageError{err}
 		}
 	}
-	ep, err := sender.ParseURL(f.smtpURL)
-	if err != nil {
-		return cfg, usageError{err}
+	// The servers' URLs and rates first: a mistake there is said before
+	// the data is read.
+	if _, err := buildRelays(r.relays, false, nil, io.Discard); err != nil {
+		return cfg, err
 	}
-	limit, err := sender.ParseRate(f.rate)
-	if err != nil {
-		return cfg, usageError{err}
-	}
+	var err error
 	if r.batch, err = f.in.batch(); err != nil {
 		return cfg, err
 	}
 	if r.batch.Composer, err = f.dkim.composer(r.stderr); err != nil {
 		return cfg, err
-	}
-	var tlsConfig *tls.Config
-	if f.tlsCA != "" {
-		if tlsConfig, err = smtp.TrustCA(f.tlsCA); err != nil {
-			return cfg, withHint(err, "--tls-ca takes the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
-		}
-	}
-	if f.tlsInsecure {
-		if tlsConfig == nil {
-			tlsConfig = &tls.Config{}
-		}
-		tlsConfig.InsecureSkipVerify = true
-		fmt.Fprintf(r.stderr, "warning: --tls-insecure: the server's certificate is not verified, so anyone between here and %s can read the password and the mail\n", ep.Host)
 	}
 	if f.testTo != "" {
 		if r.testTo, err = mail.ParseAddress(f.testTo); err == nil {
@@ -219,11 +212,7 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 		return cfg, err
 	}
 	cfg = sender.Config{
-		Endpoint:    ep,
-		Connections: f.connections,
 		MaxPerConn:  f.maxPerConn,
-		Rate:        limit,
-		Burst:       f.burst,
 		Retries:     f.retries,
 		Journal:     r.journal,
 		Resume:      journal.ResumePolicy{RetryFailed: f.retryFailed, ResendUnknown: f.resendUnknown},
@@ -231,8 +220,6 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 		DailyLimit:  f.dailyLimit,
 		WaitForRoom: f.wait,
 	}
-	cfg.Client.TLSConfig = tlsConfig
-	cfg.Client.LocalName = f.helo
 	if f.trace != "" {
 		if err := notAnInput(f.trace, &f.in); err != nil {
 			return cfg, err
@@ -246,6 +233,11 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 		}
 		cfg.Client.Trace = trace
 	}
+	rs, err := buildRelays(r.relays, f.tlsInsecure, cfg.Client.Trace, r.stderr)
+	if err != nil {
+		return cfg, err
+	}
+	applyRelays(&cfg, rs)
 	return cfg, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/mailshot/mailshot/sender"
 	"github.com/mailshot/mailshot/sender/journal"
@@ -15,23 +16,37 @@ import (
 // then QUIT. Nothing is sent or journalled.
 func (r *sendRun) dryRun(ctx context.Context, cfg sender.Config) error {
 	w := r.stdout
-	probe, err := sender.ProbeServer(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(r.stderr, "mailshot: dry run: %s\n", describeStop(errorAsStop(err)))
-		if h := hintFor(err); h != "" {
-			fmt.Fprintf(r.stderr, "hint: %s\n", h)
+	relays := cfg.Relays
+	if len(relays) == 0 {
+		relays = []sender.Relay{{Endpoint: cfg.Endpoint}}
+	}
+	var probe *sender.Probe
+	for _, rl := range relays {
+		c := cfg
+		if len(cfg.Relays) > 0 {
+			c.Relays = []sender.Relay{rl}
 		}
-		return statusError{status: exitStopped, msg: "dry run failed"}
+		p, err := sender.ProbeServer(ctx, c)
+		if err != nil {
+			fmt.Fprintf(r.stderr, "mailshot: dry run: %s: %s\n", rl.Endpoint.Addr(), describeStop(errorAsStop(err)))
+			if h := hintFor(err); h != "" {
+				fmt.Fprintf(r.stderr, "hint: %s\n", h)
+			}
+			return statusError{status: exitStopped, msg: "dry run failed"}
+		}
+		how := "without TLS"
+		if p.TLS {
+			how = "with TLS"
+		}
+		login := "no login (no user in --smtp)"
+		if p.LoggedIn {
+			login = "logged in as " + rl.Endpoint.Username
+		}
+		fmt.Fprintf(w, "dry run: connected to %s %s, %s\n", rl.Endpoint.Addr(), how, login)
+		if probe == nil || p.MaxSize > 0 && (probe.MaxSize == 0 || p.MaxSize < probe.MaxSize) {
+			probe = p
+		}
 	}
-	how := "without TLS"
-	if probe.TLS {
-		how = "with TLS"
-	}
-	login := "no login (no user in --smtp)"
-	if probe.LoggedIn {
-		login = "logged in as " + cfg.Endpoint.Username
-	}
-	fmt.Fprintf(w, "dry run: connected to %s %s, %s\n", cfg.Endpoint.Addr(), how, login)
 	if probe.MaxSize > 0 {
 		fmt.Fprintf(w, "dry run: the largest message is about %s; the server takes up to %s\n", octets(int64(r.maxSize)), octets(probe.MaxSize))
 		if int64(r.maxSize) > probe.MaxSize {
@@ -77,6 +92,13 @@ type failureLog struct {
 	mu    sync.Mutex
 	lines []string
 	more  int
+}
+
+// Relay passes on what a relay's state became to the display.
+func (l *failureLog) Relay(name string, err error, until time.Time) {
+	if rp, ok := l.Progress.(sender.RelayProgress); ok {
+		rp.Relay(name, err, until)
+	}
 }
 
 // Outcome notes a failure, then tells the display.

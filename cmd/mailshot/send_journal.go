@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mailshot/mailshot/sender/journal"
+	"github.com/mailshot/mailshot/sender/smtp"
 )
 
 // openJournal finds this campaign's journal (--journal, or the default
@@ -186,19 +186,8 @@ func sentInDay(j *journal.File) int {
 // checkHelo refuses an EHLO name the server would refuse: a domain name or
 // an address literal ([192.0.2.1]).
 func checkHelo(name string) error {
-	if ip, ok := strings.CutPrefix(name, "["); ok && strings.HasSuffix(ip, "]") {
-		if _, err := netip.ParseAddr(strings.TrimPrefix(strings.TrimSuffix(ip, "]"), "IPv6:")); err == nil {
-			return nil
-		}
-	}
-	for _, label := range strings.Split(name, ".") {
-		ok := label != "" && len(label) <= 63 && label[0] != '-' && label[len(label)-1] != '-'
-		for _, c := range label {
-			ok = ok && (c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z')
-		}
-		if !ok {
-			return fmt.Errorf("--helo %q is not a host name (letters, digits and hyphens between dots) or an address literal such as [192.0.2.1]", name)
-		}
+	if err := smtp.CheckHelloName(name); err != nil {
+		return fmt.Errorf("--helo %q: %w", name, err)
 	}
 	return nil
 }

@@ -115,6 +115,9 @@ func applySettings(fs *flag.FlagSet, stderr io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set = append(set, f.Value) })
 	known := settingKeys()
 	for _, key := range keys {
+		if key[0] == "relay" {
+			continue // [[relay]] tables: settingsRelays reads them
+		}
 		name := key.String()
 		if _, table := settings[name].(map[string]any); table || len(key) > 1 {
 			return fmt.Errorf("settings %s: %q: sections are not used; write every setting at the top level", path, name)

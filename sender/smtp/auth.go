@@ -80,6 +80,7 @@ const maxAuthLine = 12288
 // IsAuthFailure). A server that does not offer AUTH gives an error wrapping
 // errors.ErrUnsupported; so does one offering none of the mechanisms.
 func (c *Client) Authenticate(ctx context.Context, cred Credentials) error {
+	defer c.setupPhase()()
 	stop, err := c.beginGreeted(ctx, "AUTH")
 	if err != nil {
 		return err
@@ -139,6 +140,7 @@ func pickAuth(cred Credentials, offered []string) (Auth, error) {
 // Credentials never go over an unencrypted connection to another host
 // (ErrEncryptionRequired), and never into errors or the transcript.
 func (c *Client) Auth(ctx context.Context, a Auth) error {
+	defer c.setupPhase()()
 	stop, err := c.beginGreeted(ctx, "AUTH")
 	if err != nil {
 		return err
@@ -158,7 +160,11 @@ func (c *Client) auth(ctx context.Context, a Auth) error {
 	if !validMechanism(mech) {
 		return fmt.Errorf("smtp: AUTH: invalid mechanism name %q", mech)
 	}
-	defer func() { c.trace.secrets = nil }()
+	if cr, ok := a.(credentialed); ok {
+		for _, secret := range cr.secrets() {
+			c.trace.addSecret([]byte(secret), true)
+		}
+	}
 
 	c.cmd = append(append(c.cmd[:0], "AUTH "...), mech...)
 	var pending []byte // an initial response too long for the command line
@@ -168,7 +174,7 @@ func (c *Client) auth(ctx context.Context, a Auth) error {
 			c.cmd = append(c.cmd, " ="...)
 		} else if len(c.cmd)+1+len(enc)+2 <= maxAuthLine {
 			c.cmd = append(append(c.cmd, ' '), enc...)
-			c.trace.secrets = append(c.trace.secrets, enc)
+			c.trace.addSecret(enc, false)
 		} else {
 			pending = initial
 		}
@@ -182,7 +188,6 @@ func (c *Client) auth(ctx context.Context, a Auth) error {
 		if err != nil {
 			return err
 		}
-		r.Text = c.trace.redactString(r.Text)
 		switch {
 		case r.Code == 235:
 			return nil
@@ -207,7 +212,7 @@ func (c *Client) auth(ctx context.Context, a Auth) error {
 				}
 			}
 			enc := encodeSASL(resp)
-			c.trace.secrets = append(c.trace.secrets, enc)
+			c.trace.addSecret(enc, false)
 			c.cmd = append(append(c.cmd[:0], enc...), "\r\n"...)
 		default:
 			e := c.replyError("AUTH", r)
@@ -215,7 +220,7 @@ func (c *Client) auth(ctx context.Context, a Auth) error {
 				if !strings.HasPrefix(strings.TrimSpace(challenge), "{") {
 					challenge = ""
 				}
-				return &AuthError{Mechanism: mech, Challenge: sanitise(challenge), Err: e}
+				return &AuthError{Mechanism: mech, Challenge: c.trace.redactString(sanitise(challenge)), Err: e}
 			}
 			return e
 		}
@@ -261,6 +266,18 @@ func sanitise(s string) string {
 	writeSanitised(&b, []byte(s))
 	return b.String()
 }
+
+// credentialed is implemented by this package's mechanisms: the secrets
+// they hold (password, token), which are redacted from every reply on the
+// connection from the AUTH exchange on, in errors and in the transcript.
+type credentialed interface {
+	secrets() []string
+}
+
+func (a *plainAuth) secrets() []string   { return []string{a.password} }
+func (a *loginAuth) secrets() []string   { return []string{a.password} }
+func (a *cramMD5Auth) secrets() []string { return []string{a.secret} }
+func (a *xoauth2) secrets() []string     { return []string{a.token} }
 
 // PlainAuth is the PLAIN mechanism (RFC 4616), with the credentials in
 // the initial response. identity is usually "".

@@ -10,17 +10,38 @@
 // the expected ones come back as *Error; everything else that goes wrong on
 // the connection is a *ConnError, after which the Client is unusable.
 //
+// Classifying an error from Dial, DialTLS and the setup calls (all inside
+// a *ConnError unless the server replied):
+//   - ErrImplicitTLS: Dial to a port that expects TLS at once; use DialTLS.
+//   - ErrPlainSMTP: DialTLS to a port that speaks plain SMTP first; use Dial
+//     and StartTLS.
+//   - *net.DNSError: the host name does not resolve; *net.OpError with Op
+//     "dial" (syscall.ECONNREFUSED): nothing listens on the port.
+//   - *tls.CertificateVerificationError, and the x509 error inside it: the
+//     certificate is not trusted or not for the host. Never a network
+//     failure: another attempt meets it again.
+//   - *HelloNameError: Config.LocalName is not a valid EHLO name.
+//   - ErrSetupTimeout, or any *ConnError whose Timeout is true: the server
+//     is too slow.
+//
 // Classifying an error from Send:
 //   - *AuthError (IsAuthFailure), from Authenticate: the credentials are
 //     wrong; fatal.
 //   - *Error: Temporary (4xx) to try again later, Permanent (5xx) to give up.
 //   - *ConnError: connect again; if Result.Committed and Result.Reply is
 //     nil, whether the message was delivered is unknown.
+//     ErrTransactionTimeout inside it: the transaction ran out of time.
 //   - ErrLineTooLong, ErrMessageTooLarge, ErrSMTPUTF8Required,
 //     ErrInvalidAddress, errors.ErrUnsupported (8-bit data without 8BITMIME):
-//     this message cannot go through this server.
+//     this message cannot go through this server; nothing of it was sent
+//     and the connection stays usable.
 //
 // Usable says whether the Client can be reused after any of them.
+//
+// Server replies are kept out of harm's way: the password and token of
+// Authenticate (as sent, and as base64) are redacted from every reply in
+// errors and in the transcript, control characters in reply text become
+// '?', and the transcript escapes whatever is not printable.
 package smtp
 
 import (
@@ -40,7 +61,10 @@ import (
 	"time"
 )
 
-// Default timeouts, from RFC 5321 §4.5.3.2 where it gives one.
+// Default timeouts, from RFC 5321 §4.5.3.2 where it gives one. The two
+// bounds on a whole phase (setup, transaction) are mailshot's own: a
+// server that answers each step just before its timeout could otherwise
+// hold a connection for the sum of them.
 const (
 	DefaultDialTimeout      = 30 * time.Second
 	DefaultGreetingTimeout  = 5 * time.Minute  // §4.5.3.2.1
@@ -48,19 +72,43 @@ const (
 	DefaultDataInitTimeout  = 2 * time.Minute  // §4.5.3.2.4
 	DefaultDataBlockTimeout = 3 * time.Minute  // §4.5.3.2.5
 	DefaultDataTermTimeout  = 10 * time.Minute // §4.5.3.2.6
+
+	// DefaultSetupTimeout bounds everything from the start of Dial to the
+	// end of the login: connect, TLS, greeting, EHLO, STARTTLS, AUTH.
+	DefaultSetupTimeout = 5 * time.Minute
+	// DefaultTransactionTimeout bounds one Send, from MAIL FROM to the
+	// reply after the final dot.
+	DefaultTransactionTimeout = 20 * time.Minute
+	// DefaultTLSProbeAfter is how long Dial waits for the greeting before
+	// it checks, on a second connection, whether the port expects TLS at
+	// once (see ErrImplicitTLS). Servers greet at once; a deliberate
+	// greeting delay is a few seconds.
+	DefaultTLSProbeAfter = 10 * time.Second
 )
+
+// tlsProbeTimeout bounds the TLS handshake of the probe for ErrImplicitTLS.
+const tlsProbeTimeout = 5 * time.Second
 
 // Config holds a Client's settings. The zero value is usable: verified TLS
 // and the default timeouts.
 type Config struct {
-	// LocalName is the name sent in EHLO and HELO. "" means the host's name
-	// (os.Hostname), or "localhost" when that is unusable.
+	// LocalName is the name sent in EHLO and HELO: a domain or an address
+	// literal (see CheckHelloName). "" means the host's name (os.Hostname),
+	// or "localhost" when that is unusable.
 	LocalName string
 	// TLSConfig is used for STARTTLS and implicit TLS. nil means verified
-	// defaults; an empty ServerName is set to the dialled host.
+	// defaults; an empty ServerName is set to the dialled host. A lab relay
+	// with a self-signed certificate needs InsecureSkipVerify set here
+	// (the caller should warn whoever runs it), or better RootCAs from
+	// TrustCA.
 	TLSConfig *tls.Config
+	// Resolver, if not nil, looks up the host names Dial and DialTLS are
+	// given; nil means the system's.
+	Resolver *net.Resolver
 
-	// Timeouts; a zero value means the default above.
+	// Timeouts; a zero value means the default above. Each step's own
+	// timeout is further cut by the bound of its phase (SetupTimeout or
+	// TransactionTimeout) and by the context's deadline.
 	DialTimeout      time.Duration // TCP connect, and the TLS handshake of DialTLS
 	GreetingTimeout  time.Duration // waiting for the 220 greeting
 	CommandTimeout   time.Duration // each command, its reply and the STARTTLS handshake
@@ -68,10 +116,48 @@ type Config struct {
 	DataBlockTimeout time.Duration // each write of the body; moves with progress
 	DataTermTimeout  time.Duration // waiting for the reply after the final dot
 
+	// SetupTimeout bounds the whole setup of a connection: Dial or NewClient
+	// and the Hello, StartTLS, Authenticate and Auth calls that follow,
+	// counted from the start of Dial. Running out is a *ConnError wrapping
+	// ErrSetupTimeout.
+	SetupTimeout time.Duration
+	// TransactionTimeout bounds one call of Send, from its first command to
+	// the reply after the final dot, however the server spreads its
+	// replies. Running out is a *ConnError wrapping ErrTransactionTimeout.
+	// The step-by-step calls (Mail, Rcpt, Data) have only their own
+	// timeouts.
+	TransactionTimeout time.Duration
+	// TLSProbeAfter is how long Dial waits for the greeting before it tries
+	// a TLS handshake on a second connection to the same address; if that
+	// succeeds, Dial fails with ErrImplicitTLS instead of waiting out
+	// GreetingTimeout. Negative turns the probe off. NewClient never probes.
+	TLSProbeAfter time.Duration
+
 	// Trace, if not nil, receives a timestamped transcript of both
-	// directions, with AUTH payloads redacted and the body summarised.
+	// directions, with AUTH payloads and credentials redacted, the body
+	// summarised, and anything that is not printable escaped (\xNN, \u....).
 	Trace io.Writer
 }
+
+// ErrImplicitTLS is wrapped (inside a *ConnError for "greeting") when Dial's
+// plain connection got no greeting within Config.TLSProbeAfter and a TLS
+// handshake on a second connection to the same address succeeded: the port
+// expects TLS from the first octet (RFC 8314 §3.3), so DialTLS is needed.
+var ErrImplicitTLS = errors.New("the server sends nothing on a plain connection and answers a TLS handshake: the port expects TLS at once (implicit TLS)")
+
+// ErrPlainSMTP is wrapped (inside a *ConnError for "TLS", beside the
+// tls.RecordHeaderError) when DialTLS's handshake got an SMTP greeting
+// instead: the port speaks plain SMTP first and upgrades with STARTTLS, so
+// Dial is needed.
+var ErrPlainSMTP = errors.New("the server speaks plain SMTP first, not TLS: the port expects STARTTLS")
+
+// ErrSetupTimeout is wrapped (inside a *ConnError whose Timeout is true)
+// when Config.SetupTimeout ran out.
+var ErrSetupTimeout = errors.New("connection setup took longer than its limit")
+
+// ErrTransactionTimeout is wrapped (inside a *ConnError whose Timeout is
+// true) when Config.TransactionTimeout ran out during Send.
+var ErrTransactionTimeout = errors.New("transaction took longer than its limit")
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -109,54 +195,143 @@ type Client struct {
 	// Cancellation of the context of the call in progress (see watch).
 	cancelMu  sync.Mutex
 	cancelErr error
+
+	// The bound on the phase in progress (see setDeadline): its end, zero
+	// for none, the error to wrap when it runs out and its length.
+	bound      time.Time
+	boundErr   error
+	boundLimit time.Duration
+	setupEnd   time.Time // the end of SetupTimeout
 }
 
 // Dial connects to addr ("host:port") over TCP and reads the greeting.
 // Call Hello, then StartTLS and Authenticate as the server requires.
+//
+// A refused port is a *ConnError for "dial" wrapping the *net.OpError (and
+// syscall.ECONNREFUSED); a host name that does not resolve wraps the
+// *net.DNSError. A port that expects TLS at once gives ErrImplicitTLS
+// after Config.TLSProbeAfter (see there).
 func Dial(ctx context.Context, addr string, cfg *Config) (*Client, error) {
-	host, _, err := net.SplitHostPort(addr)
+	start := time.Now()
+	c := cfgOrZero(cfg)
+	host, conn, err := dialTCP(ctx, addr, c, start)
 	if err != nil {
-		return nil, &ConnError{Op: "dial", Err: err}
+		return nil, err
 	}
-	d := net.Dialer{Timeout: orDefault(cfgOrZero(cfg).DialTimeout, DefaultDialTimeout)}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, &ConnError{Op: "dial", Err: err}
+	var probe func(context.Context) bool
+	if c.TLSProbeAfter >= 0 {
+		remote := conn.RemoteAddr().String()
+		probe = func(ctx context.Context) bool { return speaksTLS(ctx, remote, host) }
 	}
-	return NewClient(ctx, conn, host, cfg)
+	return newClient(ctx, conn, host, c, start, probe)
 }
 
 // DialTLS connects to addr over TLS from the first octet (implicit TLS,
 // RFC 8314 §3.3, usually port 465) and reads the greeting.
+//
+// Connection failures are as for Dial. A failed handshake is a *ConnError
+// for "TLS": it wraps the *tls.CertificateVerificationError (and the
+// x509.UnknownAuthorityError, x509.HostnameError or other x509 error in it)
+// for a certificate that is not trusted or not for host, and ErrPlainSMTP
+// (with the tls.RecordHeaderError) for a port that speaks plain SMTP first.
 func DialTLS(ctx context.Context, addr string, cfg *Config) (*Client, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, &ConnError{Op: "dial", Err: err}
-	}
+	start := time.Now()
 	c := cfgOrZero(cfg)
-	d := tls.Dialer{
-		NetDialer: &net.Dialer{Timeout: orDefault(c.DialTimeout, DefaultDialTimeout)},
-		Config:    tlsConfigFor(c.TLSConfig, host),
-	}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	host, conn, err := dialTCP(ctx, addr, c, start)
 	if err != nil {
-		return nil, &ConnError{Op: "TLS", Err: err}
+		return nil, err
 	}
-	return NewClient(ctx, conn, host, cfg)
+	tlsConn := tls.Client(conn, tlsConfigFor(c.TLSConfig, host))
+	deadline := start.Add(orDefault(c.DialTimeout, DefaultDialTimeout))
+	if end := start.Add(orDefault(c.SetupTimeout, DefaultSetupTimeout)); end.Before(deadline) {
+		deadline = end
+	}
+	conn.SetDeadline(deadline) //nolint:errcheck // a failure shows in the handshake
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, &ConnError{Op: "TLS", Err: tlsHandshakeError(ctx, err)}
+	}
+	conn.SetDeadline(time.Time{}) //nolint:errcheck // every read and write sets its own
+	return newClient(ctx, tlsConn, host, c, start, nil)
+}
+
+// dialTCP opens the TCP connection of Dial and DialTLS within DialTimeout
+// and what is left of SetupTimeout.
+func dialTCP(ctx context.Context, addr string, c *Config, start time.Time) (host string, conn net.Conn, err error) {
+	host, _, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", nil, &ConnError{Op: "dial", Err: err}
+	}
+	d := net.Dialer{
+		Timeout:  orDefault(c.DialTimeout, DefaultDialTimeout),
+		Deadline: start.Add(orDefault(c.SetupTimeout, DefaultSetupTimeout)),
+		Resolver: c.Resolver,
+	}
+	conn, err = d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", nil, &ConnError{Op: "dial", Err: err}
+	}
+	return host, conn, nil
+}
+
+// tlsHandshakeError names the cause of a failed TLS handshake of DialTLS:
+// the context's error when it ended, ErrPlainSMTP beside the record error
+// when the server's first octets were an SMTP reply code.
+func tlsHandshakeError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && looksLikeReply(rh.RecordHeader[:]) {
+		return fmt.Errorf("%w: %w", ErrPlainSMTP, err)
+	}
+	return err
+}
+
+// looksLikeReply reports whether b starts like an SMTP reply line: three
+// digits, then SP or "-".
+func looksLikeReply(b []byte) bool {
+	return len(b) >= 4 && b[0] >= '2' && b[0] <= '5' && b[1] >= '0' && b[1] <= '9' &&
+		b[2] >= '0' && b[2] <= '9' && (b[3] == ' ' || b[3] == '-')
+}
+
+// speaksTLS reports whether a TLS handshake with addr gets as far as the
+// server's answer: a completed handshake or a TLS alert from the server.
+// Nothing is sent over the connection and the certificate is not checked:
+// the answer only names the cause of a missing greeting.
+func speaksTLS(ctx context.Context, addr, host string) bool {
+	ctx, cancel := context.WithTimeout(ctx, tlsProbeTimeout)
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{ServerName: host, InsecureSkipVerify: true}} //nolint:gosec // a probe: nothing goes over this connection
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		conn.Close()
+		return true
+	}
+	var alert tls.AlertError
+	return errors.As(err, &alert)
 }
 
 // NewClient runs SMTP over an existing connection (for example one from a
 // proxy, or a net.Pipe in tests) and reads the greeting. host is the server
 // name used to verify its certificate. A *tls.Conn counts as encrypted. If
 // the greeting is not 220, NewClient closes conn and returns the *Error.
+// Config.SetupTimeout counts from this call.
 func NewClient(ctx context.Context, conn net.Conn, host string, cfg *Config) (*Client, error) {
+	return newClient(ctx, conn, host, cfgOrZero(cfg), time.Now(), nil)
+}
+
+// newClient is NewClient with the time the setup began and, for Dial, the
+// probe that tells a port expecting TLS from a silent server.
+func newClient(ctx context.Context, conn net.Conn, host string, cfg *Config, start time.Time, probe func(context.Context) bool) (*Client, error) {
 	c := &Client{
 		raw:  conn,
 		conn: conn,
 		br:   bufio.NewReaderSize(conn, maxReplyLine),
 		host: host,
-		cfg:  *cfgOrZero(cfg),
+		cfg:  *cfg,
 	}
+	c.setupEnd = start.Add(orDefault(c.cfg.SetupTimeout, DefaultSetupTimeout))
 	c.trace.w = c.cfg.Trace
 	c.local = c.cfg.LocalName
 	if c.local == "" {
@@ -172,9 +347,10 @@ func NewClient(ctx context.Context, conn net.Conn, host string, cfg *Config) (*C
 		conn.Close()
 		return nil, &ConnError{Op: "greeting", Err: err}
 	}
+	defer c.setupPhase()()
 	stop := c.watch(ctx)
 	defer stop()
-	r, err := c.readReply(ctx, "greeting", orDefault(c.cfg.GreetingTimeout, DefaultGreetingTimeout))
+	r, err := c.greeting(ctx, probe)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +359,30 @@ func NewClient(ctx context.Context, conn net.Conn, host string, cfg *Config) (*C
 		return nil, &Error{Command: "greeting", Reply: r}
 	}
 	return c, nil
+}
+
+// greeting reads the server's greeting. With a probe, silence for
+// TLSProbeAfter runs it, and a port that answers TLS ends the wait with
+// ErrImplicitTLS; otherwise the wait goes on to GreetingTimeout.
+func (c *Client) greeting(ctx context.Context, probe func(context.Context) bool) (Reply, error) {
+	timeout := orDefault(c.cfg.GreetingTimeout, DefaultGreetingTimeout)
+	if after := orDefault(c.cfg.TLSProbeAfter, DefaultTLSProbeAfter); probe != nil && after < timeout {
+		c.setDeadline(ctx, false, after)
+		if _, err := c.br.Peek(1); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil || c.boundPassed() {
+				return Reply{}, c.fail(ctx, "greeting", err)
+			}
+			if c.trace.on() {
+				c.trace.note("no greeting after " + after.String() + "; trying a TLS handshake on a second connection")
+			}
+			if probe(ctx) {
+				c.breakConn()
+				return Reply{}, &ConnError{Op: "greeting", Err: fmt.Errorf("%w (no greeting in %v)", ErrImplicitTLS, after)}
+			}
+			timeout -= after
+		}
+	}
+	return c.readReply(ctx, "greeting", timeout)
 }
 
 func cfgOrZero(cfg *Config) *Config {
@@ -226,7 +426,7 @@ func isLoopback(addr net.Addr) bool {
 // address literal (RFC 5321 §4.1.3) for an IP, or "localhost".
 func defaultLocalName() string {
 	name, err := os.Hostname()
-	if err != nil || validLocalName(name) != nil {
+	if err != nil || CheckHelloName(name) != nil {
 		return "localhost"
 	}
 	if ip := net.ParseIP(name); ip != nil {
@@ -236,20 +436,6 @@ func defaultLocalName() string {
 		return "[IPv6:" + ip.String() + "]"
 	}
 	return name
-}
-
-// validLocalName accepts a domain or address literal of printable ASCII
-// without spaces, so that it cannot change the EHLO command.
-func validLocalName(name string) error {
-	if name == "" || len(name) > 255 {
-		return fmt.Errorf("smtp: local name %q: empty or longer than 255 octets", name)
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] <= ' ' || name[i] >= 0x7f {
-			return fmt.Errorf("smtp: local name %q: only printable ASCII without spaces is allowed", name)
-		}
-	}
-	return nil
 }
 
 // watch arranges for the connection to give up at once when ctx is done,
@@ -280,6 +466,9 @@ func (c *Client) setDeadline(ctx context.Context, write bool, timeout time.Durat
 	t := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(t) {
 		t = d
+	}
+	if !c.bound.IsZero() && c.bound.Before(t) {
+		t = c.bound
 	}
 	c.cancelMu.Lock()
 	if c.cancelErr != nil {
@@ -325,15 +514,49 @@ func (c *Client) begin(ctx context.Context, op string) error {
 }
 
 // fail makes the client unusable and returns a ConnError for err, or for the
-// context's error if the context is the reason.
+// context's error if the context is the reason, or wrapping the phase's
+// bound (ErrSetupTimeout, ErrTransactionTimeout) if that ran out.
 func (c *Client) fail(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		err = ctxErr
-	} else if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
-		err = context.DeadlineExceeded // the I/O deadline was the context's, a moment before it fired
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		now := time.Now()
+		d, ok := ctx.Deadline()
+		switch {
+		case ok && !now.Before(d) && (c.bound.IsZero() || !d.After(c.bound)):
+			err = context.DeadlineExceeded // the I/O deadline was the context's, a moment before it fired
+		case c.boundPassed():
+			err = fmt.Errorf("%w (%v): %w", c.boundErr, c.boundLimit, err)
+		}
 	}
 	c.breakConn()
 	return &ConnError{Op: op, Err: err}
+}
+
+// boundPassed reports whether the bound of the phase in progress has run
+// out.
+func (c *Client) boundPassed() bool {
+	return !c.bound.IsZero() && !time.Now().Before(c.bound)
+}
+
+// setupPhase bounds the calls until it returns by Config.SetupTimeout,
+// counted from the start of the connection, and returns the function that
+// restores the bound before it.
+func (c *Client) setupPhase() (restore func()) {
+	return c.within(c.setupEnd, ErrSetupTimeout, orDefault(c.cfg.SetupTimeout, DefaultSetupTimeout))
+}
+
+// transactionPhase bounds the calls until it returns by
+// Config.TransactionTimeout from now.
+func (c *Client) transactionPhase() (restore func()) {
+	limit := orDefault(c.cfg.TransactionTimeout, DefaultTransactionTimeout)
+	return c.within(time.Now().Add(limit), ErrTransactionTimeout, limit)
+}
+
+func (c *Client) within(end time.Time, err error, limit time.Duration) (restore func()) {
+	bound, boundErr, boundLimit := c.bound, c.boundErr, c.boundLimit
+	c.bound, c.boundErr, c.boundLimit = end, err, limit
+	return func() { c.bound, c.boundErr, c.boundLimit = bound, boundErr, boundLimit }
 }
 
 // breakConn closes the connection and marks the client unusable.
@@ -373,6 +596,7 @@ func (c *Client) readReply(ctx context.Context, op string, timeout time.Duration
 	if err != nil {
 		return Reply{}, c.fail(ctx, op, err)
 	}
+	r.Text = c.trace.redactString(r.Text)
 	return r, nil
 }
 
@@ -408,13 +632,14 @@ func (c *Client) Hello(ctx context.Context) error {
 	if err := c.begin(ctx, "EHLO"); err != nil {
 		return err
 	}
+	defer c.setupPhase()()
 	stop := c.watch(ctx)
 	defer stop()
 	return c.hello(ctx)
 }
 
 func (c *Client) hello(ctx context.Context) error {
-	if err := validLocalName(c.local); err != nil {
+	if err := CheckHelloName(c.local); err != nil {
 		return err
 	}
 	c.greeted, c.enhanced, c.ext = false, false, nil
@@ -491,6 +716,7 @@ func (c *Client) maxSize() int64 {
 // server that does not offer STARTTLS gives an error wrapping
 // errors.ErrUnsupported and the connection stays as it was.
 func (c *Client) StartTLS(ctx context.Context) error {
+	defer c.setupPhase()()
 	stop, err := c.beginGreeted(ctx, "STARTTLS")
 	if err != nil {
 		return err

@@ -184,7 +184,7 @@ func TestLocalName(t *testing.T) {
 			t.Errorf("LocalName %q: Hello = %v, wrote %q", bad, err, f.wrote())
 		}
 	}
-	if name := defaultLocalName(); validLocalName(name) != nil {
+	if name := defaultLocalName(); CheckHelloName(name) != nil {
 		t.Errorf("default local name %q is not valid", name)
 	}
 	c, f, err := scripted(t, &Config{LocalName: "[192.0.2.1]"}, ehloPipelining)

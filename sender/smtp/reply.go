@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits on what a server may send in one reply. RFC 5321 §4.5.3.1.5 allows
@@ -25,7 +27,7 @@ const (
 type Reply struct {
 	Code     int    // 3-digit reply code
 	Enhanced string // "class.subject.detail" (RFC 3463) when present, else ""
-	Text     string // text without the codes; control characters replaced by '?'
+	Text     string // text without the codes; control characters and invalid UTF-8 replaced by '?'
 }
 
 // Positive reports whether r is a positive completion reply (2xx).
@@ -222,11 +224,13 @@ func internEnhanced(b []byte) string {
 }
 
 // writeSanitised writes b to sb with control characters other than HT
-// replaced by '?', so that server text is safe in logs and terminals.
+// replaced by '?', and so invalid UTF-8 and Unicode control and format
+// characters (C1 controls, bidirectional overrides), so that server text
+// is safe in logs and terminals.
 func writeSanitised(sb *strings.Builder, b []byte) {
 	clean := true
 	for _, c := range b {
-		if c < ' ' && c != '\t' || c == 0x7f {
+		if c < ' ' && c != '\t' || c >= 0x7f {
 			clean = false
 			break
 		}
@@ -235,11 +239,23 @@ func writeSanitised(sb *strings.Builder, b []byte) {
 		sb.Write(b)
 		return
 	}
-	for _, c := range b {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			c = '?'
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				c = '?'
+			}
+			sb.WriteByte(c)
+			i++
+			continue
 		}
-		sb.WriteByte(c)
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 || !unicode.IsGraphic(r) {
+			sb.WriteByte('?')
+		} else {
+			sb.Write(b[i : i+size])
+		}
+		i += size
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestReadReply(t *testing.T) {
@@ -177,9 +179,12 @@ func FuzzReadReply(f *testing.F) {
 		if r.Code < 200 || r.Code > 559 {
 			t.Fatalf("readReply(%q): code %d out of range", in, r.Code)
 		}
-		for _, c := range []byte(r.Text) {
-			if c < ' ' && c != '\t' && c != '\n' || c == 0x7f {
-				t.Fatalf("readReply(%q): control character %#x in text %q", in, c, r.Text)
+		if !utf8.ValidString(r.Text) {
+			t.Fatalf("readReply(%q): text %q is not UTF-8", in, r.Text)
+		}
+		for _, c := range r.Text {
+			if c != '\t' && c != '\n' && !unicode.IsGraphic(c) {
+				t.Fatalf("readReply(%q): %U in text %q", in, c, r.Text)
 			}
 		}
 		// Write it back canonically and parse it again.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -21,9 +22,11 @@ const maxPipeline = 100
 // refused, 452 to an earlier RCPT, connection lost): send it again.
 var ErrNotTried = errors.New("smtp: recipient not tried")
 
-// ErrInvalidAddress is returned, wrapped, for an address that cannot go into
-// a MAIL or RCPT command: a control character, space, '<' or '>', invalid
-// UTF-8, more than 254 octets, or empty for a recipient.
+// ErrInvalidAddress is returned, wrapped, for an address that is not an
+// RFC 5321 §4.1.2 Mailbox and so cannot go into a MAIL or RCPT command: a
+// source route, a local part that needs quoting and is not quoted, a
+// malformed domain, invalid UTF-8, more than 254 octets, or empty for a
+// recipient. It is permanent: the message cannot go to that address.
 var ErrInvalidAddress = errors.New("smtp: invalid address")
 
 // ErrSMTPUTF8Required is returned, wrapped, for an address with non-ASCII
@@ -183,7 +186,11 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 //
 // With env.Then set, the next transaction's commands go out with this one's
 // final dot (see Envelope.Then); Send must then be called next with Then.
+//
+// The whole call is bounded by Config.TransactionTimeout (a *ConnError
+// wrapping ErrTransactionTimeout), besides each step's own timeout.
 func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Result, error) {
+	defer c.transactionPhase()()
 	if o := c.opened; o != nil {
 		c.opened = nil
 		return c.sendOpened(ctx, o, env, body)
@@ -634,8 +641,11 @@ func appendRcpt(b []byte, to string) []byte {
 	return append(append(append(b, "RCPT TO:<"...), to...), ">\r\n"...)
 }
 
-// validAddress accepts an address that cannot change the command it goes
-// into. The server judges the rest.
+// validAddress accepts an RFC 5321 Mailbox (see checkMailbox) of at most
+// 254 octets, "" for the null reverse-path when allowEmpty, and the
+// special recipient "Postmaster" without a domain (RFC 5321 §4.1.1.3).
+// Nothing else goes into a MAIL or RCPT command: not a source route, not a
+// local part that needs quoting written without its quotes.
 func validAddress(a string, allowEmpty bool) error {
 	switch {
 	case a == "" && allowEmpty:
@@ -646,11 +656,11 @@ func validAddress(a string, allowEmpty bool) error {
 		return fmt.Errorf("%w: longer than 254 octets", ErrInvalidAddress)
 	case !utf8.ValidString(a):
 		return fmt.Errorf("%w %q: not UTF-8", ErrInvalidAddress, a)
+	case !allowEmpty && strings.EqualFold(a, "postmaster"):
+		return nil
 	}
-	for i := 0; i < len(a); i++ {
-		if b := a[i]; b <= ' ' || b == 0x7f || b == '<' || b == '>' {
-			return fmt.Errorf("%w %q: control character, space, '<' or '>'", ErrInvalidAddress, a)
-		}
+	if reason := checkMailbox(a); reason != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidAddress, a, reason)
 	}
 	return nil
 }
