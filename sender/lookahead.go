@@ -78,6 +78,7 @@ func (w *worker) lookahead() (*job, *ahead) {
 		j.attempts++
 		if !w.writeAhead(j, a.env) {
 			token.Cancel()
+			r.sched.putBack(j) // the run stops: deferLeftovers sees it
 			return nil, nil
 		}
 		a.intent = true
