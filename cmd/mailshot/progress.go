@@ -179,9 +179,9 @@ func (v *progressView) Relay(name string, err error, until time.Time) {
 	case err == nil:
 		v.note("relay " + name + " is back")
 	case until.IsZero():
-		v.note(fmt.Sprintf("relay %s is out for the rest of the run: %s", name, describe(err)))
+		v.note(fmt.Sprintf("relay %s is out for the rest of the run: %s", name, describeStop(errorAsStop(err))))
 	default:
-		v.note(fmt.Sprintf("relay %s is out until %s: %s", name, until.Local().Format("15:04"), describe(err)))
+		v.note(fmt.Sprintf("relay %s is out until %s: %s", name, until.Local().Format("15:04:05"), describeStop(errorAsStop(err))))
 	}
 }
 
