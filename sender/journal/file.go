@@ -328,6 +328,18 @@ func (j *File) Syncs() int64 { return j.syncs.Load() }
 // Path returns the journal's file name.
 func (j *File) Path() string { return j.path }
 
+// writable reports why nothing more may be added: a write failed, or
+// Close has begun. Called with mu held.
+func (j *File) writable() error {
+	switch {
+	case j.err != nil:
+		return j.err
+	case j.closing:
+		return fmt.Errorf("journal %s: add after close", j.path)
+	}
+	return nil
+}
+
 // Add appends r to the journal without waiting for the disk, and returns
 // the Commit to wait on for it to be durable. Its Time is set to now if
 // zero. After a write has failed, or once Close has begun, Add fails.
@@ -341,11 +353,8 @@ func (j *File) Add(r *Record) (*Commit, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	switch {
-	case j.err != nil:
-		return nil, j.err
-	case j.closing:
-		return nil, fmt.Errorf("journal %s: add after close", j.path)
+	if err := j.writable(); err != nil {
+		return nil, err
 	}
 	j.buf = appendRecord(j.buf, r)
 	j.used = true

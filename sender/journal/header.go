@@ -69,12 +69,10 @@ func (j *File) SetCampaign(campaign any) (*Commit, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	switch {
-	case j.err != nil:
-		return nil, j.err
-	case j.closing:
-		return nil, fmt.Errorf("journal %s: add after close", j.path)
-	case j.used:
+	if err := j.writable(); err != nil {
+		return nil, err
+	}
+	if j.used {
 		return nil, fmt.Errorf("journal %s: a header goes only into an empty journal", j.path)
 	}
 	j.used = true
