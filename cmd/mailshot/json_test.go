@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailshot/mailshot/sender/smtptest"
 )
@@ -34,5 +37,21 @@ func TestJSONSummaries(t *testing.T) {
 	out, _, _ = runCLI(t, context.Background(), send...)
 	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Outcome != "nothing to send" || s.Skipped.Sent != 3 {
 		t.Errorf("send --json again: %v %+v\n%s", err, s, out)
+	}
+}
+
+// --timeout bounds a transaction: a server silent after the final dot
+// leaves the message unknown at once instead of after 20 minutes.
+func TestSendTimeout(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{DataDelay: 5 * time.Second})
+	dir := t.TempDir()
+	start := time.Now()
+	_, errOut, status := runCLI(t, context.Background(), "send", "-t", "testdata/plain", "-d", peopleCSV(t, dir, 1),
+		"--journal", filepath.Join(dir, "j.jsonl"), "--smtp", "smtp://"+srv.Addr, "--timeout", "300ms", "--retries", "0")
+	if took := time.Since(start); status != exitIncomplete || took > 4*time.Second || !strings.Contains(errOut, "unknown") && !strings.Contains(errOut, "not every recipient") {
+		t.Errorf("status %d after %v\n%s", status, took, errOut)
+	}
+	if r := readReport(t, filepath.Join(dir, "j.jsonl")); r.Totals["unknown"] != 1 {
+		t.Errorf("journal %v, want the message unknown", r.Totals)
 	}
 }

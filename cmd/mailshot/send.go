@@ -46,6 +46,7 @@ type sendFlags struct {
 	tlsInsecure   bool
 	shard         shard
 	json          bool
+	timeout       time.Duration
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
@@ -57,6 +58,7 @@ func (f *sendFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "do everything but send: check every row, log in to the server, compare sizes, read the journal; nothing is sent or journalled")
 	fs.IntVar(&f.dailyLimit, "daily-limit", 0, "send to at most `N` recipients in any 24 hours, counted from the journal across runs (0: no limit)")
 	fs.BoolVar(&f.wait, "wait", false, "at --daily-limit, wait until there is room again instead of stopping")
+	fs.DurationVar(&f.timeout, "timeout", 0, "give up on one message's transaction after `D` (e.g. 2m), and on setting up a connection after D too (default: 20m and 5m)")
 	fs.BoolVar(&f.json, "json", false, "print the run's summary as one JSON object on stdout, for scripts")
 	fs.Var(&f.shard, "shard", "send only shard `K/N` of the recipients (a stable partition by message key): N machines each running one K, each with its own journal, cover every recipient once")
 	fs.BoolVar(&f.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (a lab relay with a self-signed certificate; never for a real server)")
@@ -236,6 +238,12 @@ func (r *sendRun) setUp(ctx context.Context) (sender.Config, error) {
 	rs, err := buildRelays(r.relays, f.tlsInsecure, cfg.Client.Trace, r.stderr)
 	if err != nil {
 		return cfg, err
+	}
+	if f.timeout < 0 {
+		return cfg, usageError{errors.New("--timeout must not be negative")}
+	}
+	for i := range rs {
+		rs[i].Client.TransactionTimeout, rs[i].Client.SetupTimeout = f.timeout, f.timeout
 	}
 	applyRelays(&cfg, rs)
 	return cfg, nil

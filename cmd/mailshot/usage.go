@@ -88,7 +88,7 @@ var flagGroups = []struct {
 	{"Input", []string{"template", "data", "report:journal", "sheet", "delimiter", "attachments", "rows", "where", "shard", "other-data", "config"}},
 	{"Server", []string{"smtp", "auth", "password-file", "password-cmd", "token-file", "token-cmd", "tls-ca", "tls-insecure", "helo"}},
 	{"Pacing", []string{"connections", "rate", "burst", "max-per-conn", "retries", "daily-limit", "wait"}},
-	{"Safety", []string{"test-to", "dry-run", "send:limit", "skip-invalid", "retry-failed", "resend-unknown"}},
+	{"Safety", []string{"timeout", "test-to", "dry-run", "send:limit", "skip-invalid", "retry-failed", "resend-unknown"}},
 	{"Output", []string{"out", "preview:limit", "journal", "trace", "json", "failed-csv", "force", "dkim-key", "dkim-selector", "dkim-domain"}},
 }
 
