@@ -55,3 +55,16 @@ func TestSendTimeout(t *testing.T) {
 		t.Errorf("journal %v, want the message unknown", r.Totals)
 	}
 }
+
+// preview --json prints one object on stdout.
+func TestPreviewJSON(t *testing.T) {
+	dir := t.TempDir()
+	out, errOut, status := runCLI(t, context.Background(), "preview", "--json", "-t", "testdata/plain", "-d", peopleCSV(t, dir, 3), "-o", filepath.Join(dir, "p"))
+	var p struct {
+		Rows, Written int
+		Index         string
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || status != exitOK || p.Rows != 3 || p.Written != 3 || !strings.HasSuffix(p.Index, "index.html") {
+		t.Errorf("preview --json: %d %v %+v\n%s%s", status, err, p, out, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,11 +18,13 @@ type previewFlags struct {
 	dkim  dkimFlags
 	out   string
 	limit int
+	json  bool
 }
 
 func (f *previewFlags) register(fs *flag.FlagSet) {
 	f.in.register(fs)
 	f.dkim.register(fs)
+	fs.BoolVar(&f.json, "json", false, "print the counts and the index page's path as one JSON object on stdout, for scripts")
 	fs.StringVar(&f.out, "o", "", "output `DIR` for the .eml files and index.html")
 	fs.StringVar(&f.out, "out", "", "same as -o")
 	fs.IntVar(&f.limit, "limit", 0, "write at most `N` messages (0: all)")
@@ -78,7 +81,20 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	lint.Print(stderr)
-	fmt.Fprintf(stdout, "%s\nwrote %d messages; open %s\n", summarizeRows(stats), written, filepath.Join(out, "index.html"))
+	index := filepath.Join(out, "index.html")
+	if f.json {
+		fmt.Fprintf(stderr, "%s\n", summarizeRows(stats))
+		b, _ := json.Marshal(struct {
+			Rows    int    `json:"rows"`
+			Valid   int    `json:"valid"`
+			Invalid int    `json:"invalid"`
+			Written int    `json:"written"`
+			Index   string `json:"index"`
+		}{stats.Rows, stats.Valid(), stats.Invalid, written, index})
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(stdout, "%s\nwrote %d messages; open %s\n", summarizeRows(stats), written, index)
+	}
 	if stats.Invalid > 0 {
 		return statusError{status: exitInvalid, msg: "invalid rows"}
 	}
