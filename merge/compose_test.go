@@ -314,7 +314,7 @@ func render(t testing.TB, dir string, opts TemplateOptions, columns []string, va
 	return m
 }
 
-var sampleColumns = []string{"email", "name", "First Name", "city", "ticket", "date"}
+var sampleColumns = []string{"email", "name", "First Name", "city", "ticket", "date", "token"}
 
 func TestComposeGolden(t *testing.T) {
 	attachments := TemplateOptions{AttachmentsDir: "testdata/attachments"}
@@ -333,14 +333,14 @@ func TestComposeGolden(t *testing.T) {
 		name:      "announcement",
 		dir:       "../templates/announcement",
 		columns:   sampleColumns,
-		values:    []string{"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Lisbon 🌊", "1006", "2026-05-06"},
+		values:    []string{"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Lisbon 🌊", "1006", "2026-05-06", "5e96097c6c165c11aa15409da888aa83"},
 		structure: "multipart/alternative[text/plain,multipart/related[text/html,image/png]]",
 		files:     map[string]string{"logo.png": "../templates/announcement/logo.png"},
 	}, {
 		name:      "announcement-cyrillic",
 		dir:       "../templates/announcement",
 		columns:   sampleColumns,
-		values:    []string{"dmitri.ivanov@example.org", "Дмитрий Иванов", "Дмитрий", "Москва", "1010", "2026-05-08"},
+		values:    []string{"dmitri.ivanov@example.org", "Дмитрий Иванов", "Дмитрий", "Москва", "1010", "2026-05-08", "b85d156d4bd0033a13278b7d2d24e2ed"},
 		structure: "multipart/alternative[text/plain,multipart/related[text/html,image/png]]",
 		files:     map[string]string{"logo.png": "../templates/announcement/logo.png"},
 	}, {

@@ -218,7 +218,7 @@ func TestSamples(t *testing.T) {
 	}
 	csvCols, csvRows := read(csvPath)
 	xlsxCols, xlsxRows := read(xlsxPath)
-	wantCols := []string{"email", "name", "First Name", "city", "ticket", "date"}
+	wantCols := []string{"email", "name", "First Name", "city", "ticket", "date", "token"}
 	if !reflect.DeepEqual(csvCols, wantCols) || !reflect.DeepEqual(xlsxCols, wantCols) {
 		t.Fatalf("columns: CSV %q, XLSX %q; want %q", csvCols, xlsxCols, wantCols)
 	}
@@ -228,6 +228,7 @@ func TestSamples(t *testing.T) {
 	}
 
 	var nonASCII, markup, emoji int
+	tokens := make(map[string]bool)
 	for _, row := range csvRows {
 		if row.Err != "" {
 			t.Errorf("sample row %v", row)
@@ -254,6 +255,12 @@ func TestSamples(t *testing.T) {
 		if _, err := strconv.Atoi(row.Values[4]); err != nil {
 			t.Errorf("row %d: ticket %q is not a number", row.Row, row.Values[4])
 		}
+		// The unsubscribe token: 16 random bytes in hex, one per person.
+		if tok := row.Values[6]; len(tok) != 32 || strings.Trim(tok, "0123456789abcdef") != "" || tokens[tok] {
+			t.Errorf("row %d: token %q is not 32 lower-case hex digits of its own", row.Row, tok)
+		} else {
+			tokens[tok] = true
+		}
 	}
 	if nonASCII < 4 || markup == 0 || emoji == 0 {
 		t.Errorf("samples have %d non-ASCII names, %d names with <, & and \", %d emoji; want at least 4, 1, 1", nonASCII, markup, emoji)
@@ -272,6 +279,11 @@ func TestSamples(t *testing.T) {
 		date, _ := excelize.CoordinatesToCellName(6, row.Row)
 		if typ, _ := book.GetCellType(sheet, ticket); typ != excelize.CellTypeUnset && typ != excelize.CellTypeNumber {
 			t.Errorf("%s is a cell of type %v, want a number", ticket, typ)
+		}
+		// A token of digits could be read as a number: it must be text.
+		token, _ := excelize.CoordinatesToCellName(7, row.Row)
+		if typ, _ := book.GetCellType(sheet, token); typ != excelize.CellTypeSharedString && typ != excelize.CellTypeInlineString {
+			t.Errorf("%s is a cell of type %v, want text", token, typ)
 		}
 		raw, err := book.GetCellValue(sheet, date, excelize.Options{RawCellValue: true})
 		if _, perr := strconv.Atoi(raw); err != nil || perr != nil {

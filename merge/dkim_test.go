@@ -121,11 +121,11 @@ func TestDKIMVerifiesIndependently(t *testing.T) {
 		values          []string
 	}{
 		{"rsa-pkcs1", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey), "", "example.org",
-			[]string{"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Lisbon 🌊", "1006", "2026-05-06"}},
+			[]string{"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Lisbon 🌊", "1006", "2026-05-06", "5e96097c6c165c11aa15409da888aa83"}},
 		{"rsa-pkcs8", "PRIVATE KEY", pkcs8(t, rsaKey), "mail.example.org", "mail.example.org",
-			[]string{"dmitri.ivanov@example.org", "Дмитрий Иванов", "Дмитрий", "Москва", "1010", "2026-05-08"}},
+			[]string{"dmitri.ivanov@example.org", "Дмитрий Иванов", "Дмитрий", "Москва", "1010", "2026-05-08", "b85d156d4bd0033a13278b7d2d24e2ed"}},
 		{"ed25519", "PRIVATE KEY", pkcs8(t, edKey), "", "example.org",
-			[]string{"wang.xiaoming@example.org", "王小明", "小明", "北京", "1005", "2026-05-06"}},
+			[]string{"wang.xiaoming@example.org", "王小明", "小明", "北京", "1005", "2026-05-06", "c1302e4c10ae388c7d32b3eb0b342db8"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -189,6 +189,7 @@ func address(nameColumn, emailColumn string, args ...string) (string, error) {
 type renderState struct {
 	inline      []*Part
 	attachments []*Part
+	idDomain    string // the right side of inline parts' Content-IDs: the From address's domain, or ""
 
 	ctx             context.Context // the render stops when it is done
 	file            string          // the template file being rendered, for errors
@@ -216,6 +217,12 @@ func (t *Template) state(record any) (*renderState, error) {
 
 // inline embeds the image path in the message and returns its cid: URL
 // (RFC 2392). column names the column path comes from, or is "".
+//
+// A Content-ID is world-unique (RFC 2045 section 7) when its right side
+// is a domain the sender holds: the message gets its own copy of the
+// template's shared Part, whose Content-ID is the hash of the image at the
+// From address's domain. Messages without a From keep the shared Part's
+// Content-ID under "mailshot".
 func (t *Template) inline(record any, column, path string) (htmltemplate.URL, error) {
 	st, err := t.state(record)
 	if err != nil {
@@ -224,6 +231,12 @@ func (t *Template) inline(record any, column, path string) (htmltemplate.URL, er
 	p, err := t.usedFile(inlineFile, column, path)
 	if err != nil {
 		return "", err
+	}
+	if st.idDomain != "" {
+		// Several renders share p: change only a copy.
+		own := *p
+		own.ContentID = contentIDLocal(p) + "@" + st.idDomain
+		p = &own
 	}
 	if !slices.ContainsFunc(st.inline, func(q *Part) bool { return q.ContentID == p.ContentID }) {
 		if err := st.addPart(p); err != nil {
@@ -270,15 +283,24 @@ func (t *Template) usedFile(kind fileKind, column, path string) (*Part, error) {
 
 // unsubscribe returns <URL> for a List-Unsubscribe header (RFC 2369): base
 // followed by each value, query-escaped. The URL must be https (for
-// one-click unsubscribe, RFC 8058) or mailto.
+// one-click unsubscribe, RFC 8058) or mailto. A space is "+" only in the
+// query of an https URL, where form decoding reads it as one; in a mailto:
+// URL (RFC 6068 section 5) and in a path it is %20, since there "+" is a
+// plus sign.
 func unsubscribe(base string, values ...string) (string, error) {
+	plusIsSpace := strings.HasPrefix(strings.ToLower(base), "https:") && strings.Contains(base, "?")
 	var b strings.Builder
 	b.WriteString(base)
 	for _, v := range values {
 		if strings.TrimSpace(v) == "" {
 			return "", errors.New("unsubscribe: a value for the URL is empty, so the link could not name the recipient")
 		}
-		b.WriteString(url.QueryEscape(v))
+		v = url.QueryEscape(v)
+		if !plusIsSpace {
+			// QueryEscape writes a plus sign as %2B: every + left is a space.
+			v = strings.ReplaceAll(v, "+", "%20")
+		}
+		b.WriteString(v)
 	}
 	u, err := url.Parse(b.String())
 	if err != nil || (u.Scheme != "https" && u.Scheme != "mailto") || (u.Scheme == "https" && u.Host == "") {

@@ -128,7 +128,7 @@ func TestLinter(t *testing.T) {
 func TestLinterStarterKit(t *testing.T) {
 	var l Linter
 	l.Add(render(t, "../templates/announcement", TemplateOptions{}, sampleColumns,
-		"tom@example.com", "Tom", "Tom", "Lisbon", "1006", "2026-05-06"))
+		"tom@example.com", "Tom", "Tom", "Lisbon", "1006", "2026-05-06", "5e96097c6c165c11aa15409da888aa83"))
 	if w := l.Warnings(); len(w) != 0 {
 		t.Errorf("templates/announcement: %v", w)
 	}

@@ -18,11 +18,11 @@ import (
 // sampleRows are rows like samples/recipients.csv's, among them names with
 // non-ASCII letters, quotes, angle brackets and an emoji.
 var sampleRows = [][]string{
-	{"ada.lovelace@example.com", "Ada Lovelace", "Ada", "London", "1001", "2026-05-04"},
-	{"zoe.mueller@example.org", "Zoë Müller", "Zoë", "Zürich", "1002", "2026-05-04"},
-	{"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Austin", "1006", "2026-05-06"},
-	{"ines.ribeiro@example.org", "Inês Ribeiro", "Inês", "Lisbon 🌊", "1007", "2026-05-07"},
-	{"wang.xiaoming@example.org", "王小明", "小明", "北京", "1005", "2026-05-06"},
+	{"ada.lovelace@example.com", "Ada Lovelace", "Ada", "London", "1001", "2026-05-04", "4d70cefa831b9a61f892ae8c1f878d0c"},
+	{"zoe.mueller@example.org", "Zoë Müller", "Zoë", "Zürich", "1002", "2026-05-04", "5c443bf99d7e6d8cca917302ed4ab6e9"},
+	{"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Austin", "1006", "2026-05-06", "5e96097c6c165c11aa15409da888aa83"},
+	{"ines.ribeiro@example.org", "Inês Ribeiro", "Inês", "Lisbon 🌊", "1007", "2026-05-07", "a0008704f647d5685d0c87ff31f99188"},
+	{"wang.xiaoming@example.org", "王小明", "小明", "北京", "1005", "2026-05-06", "c1302e4c10ae388c7d32b3eb0b342db8"},
 }
 
 // hostileRow is a row whose cells try to become markup or script in every
@@ -35,6 +35,7 @@ var hostileRow = []string{
 	`"><svg onload="window.top.pwned=1">`,
 	"6666",
 	"2026-05-09",
+	"9d2c5b0e7a4f41c3b8e6d1f0a2c4e6b8",
 }
 
 // fullColumns are the columns of testdata/templates/full.

@@ -430,6 +430,9 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 			return nil, rowError(col, errors.New("is not valid UTF-8"))
 		}
 	}
+	if err := unsavedFormula(rec, t.columns); err != nil {
+		return nil, err
+	}
 
 	st := &renderState{ctx: ctx, maxSize: t.maxMessageSize, maxSteps: t.maxIterations}
 	key := reflect.ValueOf(data).UnsafePointer()
@@ -449,6 +452,9 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 		}
 	}
 	m.addOneClickUnsubscribe()
+	if m.From != nil {
+		st.idDomain = domainOf(m.From.Address)
+	}
 	if len(m.Recipients()) == 0 {
 		var cols []string
 		for _, h := range t.headers {

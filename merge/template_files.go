@@ -122,9 +122,17 @@ func (t *Template) readFile(key fileKey) (*Part, error) {
 		if !strings.HasPrefix(p.ContentType, "image/") {
 			return nil, fmt.Errorf("%s: %s is not an image; attach it instead", name, p.ContentType)
 		}
-		p.ContentID = hex.EncodeToString(p.sum[:12]) + "@mailshot"
+		p.ContentID = contentIDLocal(p) + "@mailshot"
 	}
 	return p, nil
+}
+
+// contentIDLocal returns the left side of the Content-ID of the inline
+// image p: 24 hex digits of its SHA-256, the same for the same image in
+// every message. Render puts it at the From address's domain.
+func contentIDLocal(p *Part) string {
+	sum := p.digest()
+	return hex.EncodeToString(sum[:12])
 }
 
 // contentType returns the media type of a file: by its extension, or by

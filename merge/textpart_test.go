@@ -52,7 +52,7 @@ func TestHTMLToText(t *testing.T) {
 // markup is left and that every link and image text is there.
 func TestHTMLToTextTemplates(t *testing.T) {
 	m := render(t, "../templates/announcement", TemplateOptions{}, sampleColumns,
-		"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Lisbon 🌊", "1006", "2026-05-06")
+		"tom@example.com", `Tom "T-Bone" <Tommy> & Co`, "Tom", "Lisbon 🌊", "1006", "2026-05-06", "5e96097c6c165c11aa15409da888aa83")
 	text := HTMLToText(m.HTML)
 	for _, bad := range []string{"<p", "<td", "<a ", "</", "style=", "&amp;", "&lt;", "{{"} {
 		if strings.Contains(text, bad) {

@@ -139,6 +139,9 @@ type workbookScan struct {
 	file   string // the workbook's name in errors
 	limits dataLimits
 	total  int64 // bytes unpacked so far
+	// unsaved counts the cells of the sheet that hold a formula but no
+	// value: the workbook was never calculated and saved.
+	unsaved int
 }
 
 // open opens f for a scan with limit bytes allowed to start with.
@@ -241,6 +244,7 @@ func (s *workbookScan) sheet(f *zip.File, sheet string, sst *sharedStrings) erro
 	var (
 		inData, inRow, inCell, inV bool
 		shared                     bool
+		formula, value             bool // the cell has an <f>, a <v> or <is>
 		row, col                   int
 		rowStart, cellStart        int64
 		rowSize                    int64 // of the values in the row
@@ -299,6 +303,7 @@ func (s *workbookScan) sheet(f *zip.File, sheet string, sst *sharedStrings) erro
 				p.limit = rowStart + lim.xlsxRow
 			case t.Name.Local == "c":
 				inCell, cellStart, shared = true, before, xmlAttr(t, "t") == "s"
+				formula, value = false, false
 				if c, ok := cellColumn(xmlAttr(t, "r")); ok {
 					col = c
 				} else {
@@ -307,7 +312,11 @@ func (s *workbookScan) sheet(f *zip.File, sheet string, sst *sharedStrings) erro
 				cell = columnLetters(col-1) + strconv.Itoa(row)
 				p.limit = min(rowStart+lim.xlsxRow, cellStart+lim.xlsxCell)
 			case t.Name.Local == "v" && inCell:
-				inV = true
+				inV, value = true, true
+			case t.Name.Local == "is" && inCell:
+				value = true
+			case t.Name.Local == "f" && inCell:
+				formula = true
 			}
 		case xml.CharData:
 			if !inV || !shared {
@@ -332,6 +341,9 @@ func (s *workbookScan) sheet(f *zip.File, sheet string, sst *sharedStrings) erro
 				}
 				if rowSize > lim.xlsxRow {
 					return limitErr("row", lim.xlsxRow)
+				}
+				if formula && !value {
+					s.unsaved++
 				}
 				inCell, inV = false, false
 				p.limit = rowStart + lim.xlsxRow

@@ -113,15 +113,14 @@ func snapshotWorkbook(ctx context.Context, path, name, dir string, limits dataLi
 // writes, next to it, a workbook holding only the parts reading the sheet
 // needs (the package's and workbook's relationships, the workbook, styles,
 // shared strings and the sheet itself), each unpacked once and scanned, so
-// that excelize cannot meet a part larger than the limits allow. It returns
-// the new workbook's path.
-func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLimits) (string, error) {
+// that excelize cannot meet a part larger than the limits allow.
+func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLimits) (preparedWorkbook, error) {
 	z, err := zip.OpenReader(src)
 	if err != nil {
 		if isCompoundFile(src) {
-			return "", fmt.Errorf("merge: %s: the workbook is encrypted or in the Excel 97-2003 format; save it as .xlsx without a password", name)
+			return preparedWorkbook{}, fmt.Errorf("merge: %s: the workbook is encrypted or in the Excel 97-2003 format; save it as .xlsx without a password", name)
 		}
-		return "", fmt.Errorf("merge: %s: not an XLSX workbook: %w", name, err)
+		return preparedWorkbook{}, fmt.Errorf("merge: %s: not an XLSX workbook: %w", name, err)
 	}
 	defer z.Close()
 	files := make(map[string]*zip.File, len(z.File))
@@ -130,7 +129,7 @@ func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLi
 	}
 	wp, err := findParts(files, sheet, limits.xlsxSheetHead)
 	if err != nil {
-		return "", fmt.Errorf("merge: %s: the workbook is damaged: %w", name, err)
+		return preparedWorkbook{}, fmt.Errorf("merge: %s: the workbook is damaged: %w", name, err)
 	}
 	keep := map[string]bool{
 		"[content_types].xml": true, "_rels/.rels": true, "xl/styles.xml": true, "xl/sharedstrings.xml": true,
@@ -149,7 +148,7 @@ func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLi
 		parts = append(parts, f)
 		size := f.UncompressedSize64
 		if size > uint64(limits.xlsxUnzip) || total+size > uint64(limits.xlsxUnzip) {
-			return "", fmt.Errorf("merge: %w", &DataLimitError{File: name, What: "the unpacked workbook", Limit: limits.xlsxUnzip})
+			return preparedWorkbook{}, fmt.Errorf("merge: %w", &DataLimitError{File: name, What: "the unpacked workbook", Limit: limits.xlsxUnzip})
 		}
 		total += size
 		// Like excelize, count a sheet and the shared strings beyond
@@ -159,7 +158,7 @@ func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLi
 		if !spilled {
 			inMemory += size
 			if inMemory > uint64(limits.xlsxInMemory) {
-				return "", fmt.Errorf("merge: %w", &DataLimitError{File: name, What: "the unpacked workbook without its sheet", Limit: limits.xlsxInMemory})
+				return preparedWorkbook{}, fmt.Errorf("merge: %w", &DataLimitError{File: name, What: "the unpacked workbook without its sheet", Limit: limits.xlsxInMemory})
 			}
 		}
 	}
@@ -168,7 +167,7 @@ func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLi
 	var sst *sharedStrings
 	if f := files["xl/sharedstrings.xml"]; f != nil {
 		if sst, err = scan.sharedStrings(f); err != nil {
-			return "", scanError(err)
+			return preparedWorkbook{}, scanError(err)
 		}
 	}
 	for _, f := range parts {
@@ -181,19 +180,19 @@ func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLi
 			err = scan.plain(f)
 		}
 		if err != nil {
-			return "", scanError(err)
+			return preparedWorkbook{}, scanError(err)
 		}
 	}
 	if wp.sheet == "" {
 		if err := scan.unusedString(sst); err != nil {
-			return "", scanError(err)
+			return preparedWorkbook{}, scanError(err)
 		}
 	}
 
 	bookPath := filepath.Join(filepath.Dir(src), "book.xlsx")
 	out, err := os.OpenFile(bookPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("merge: %w", err)
+		return preparedWorkbook{}, fmt.Errorf("merge: %w", err)
 	}
 	zw := zip.NewWriter(out)
 	for _, f := range parts {
@@ -208,9 +207,18 @@ func prepareWorkbook(ctx context.Context, src, name, sheet string, limits dataLi
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("merge: %s: %w", name, err)
+		return preparedWorkbook{}, fmt.Errorf("merge: %s: %w", name, err)
 	}
-	return bookPath, nil
+	return preparedWorkbook{path: bookPath, sheet: wp.sheet, unsavedFormulas: scan.unsaved > 0}, nil
+}
+
+// preparedWorkbook is what prepareWorkbook made and learnt.
+type preparedWorkbook struct {
+	path  string // the workbook cut down to the parts reading the sheet needs
+	sheet string // the sheet's part in it, as named in the package; "" if none
+	// unsavedFormulas reports that some cell of the sheet holds a formula
+	// but no value.
+	unsavedFormulas bool
 }
 
 // scanError adds the package prefix to an error of a workbook scan, or

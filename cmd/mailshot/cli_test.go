@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -179,12 +180,15 @@ func TestCheckWarnsWhenABulkBatchHasNoUnsubscribe(t *testing.T) {
 	}
 	// The announcement template has one: no warning however many rows.
 	var b strings.Builder
-	b.WriteString("email,name,First Name,city,ticket,date\n")
+	b.WriteString("email,name,First Name,city,ticket,date,token\n")
 	for i := range bulkThreshold + 5 {
-		b.WriteString("p" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "@example.org,N,F,C," + strings.Repeat("1", 1+i%5) + ",2026-01-01\n")
+		b.WriteString(fmt.Sprintf("p%s%c@example.org,N,F,C,%s,2026-01-01,%032x\n", strings.Repeat("x", i%7), 'a'+i%26, strings.Repeat("1", 1+i%5), i))
 	}
 	data := writeFile(t, dir, "ann.csv", b.String())
-	out, _, _ := runCLI(t, context.Background(), "check", "-t", "../../templates/announcement", "-d", data)
+	out, _, status := runCLI(t, context.Background(), "check", "-t", "../../templates/announcement", "-d", data)
+	if status != exitOK {
+		t.Errorf("check of the announcement: status %d:\n%s", status, out)
+	}
 	if strings.Contains(out, "List-Unsubscribe") {
 		t.Errorf("warned although the template sets List-Unsubscribe:\n%s", out)
 	}

@@ -122,7 +122,8 @@ func summarizeRows(s merge.Stats) string {
 // printRow prints what a person must know of a row: why it is invalid, or
 // that it repeats an earlier row's recipients.
 func printRow(w io.Writer, data string, it *merge.Item) {
-	if it.Record != nil && it.Record.Warning != nil {
+	var uf *merge.UnsavedFormulaError
+	if it.Record != nil && it.Record.Warning != nil && !errors.As(it.Err, &uf) { // else the error says it
 		fmt.Fprintf(w, "%s:%d: warning: %v\n", it.Record.Warning.File, it.Row, it.Record.Warning.Err)
 	}
 	switch {
