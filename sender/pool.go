@@ -43,6 +43,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -165,7 +166,8 @@ type Config struct {
 // Pool sends messages through a pool of reused SMTP connections. Create
 // it with NewPool; call Run once per batch, one Run at a time.
 type Pool struct {
-	cfg Config
+	cfg     Config
+	current atomic.Pointer[run] // the Run going on, for Busy
 }
 
 // NewPool checks cfg, fills in the defaults and returns a Pool.
@@ -245,6 +247,8 @@ func (s *Summary) Unsettled() int { return s.Recipients - s.All() }
 // unknown recipients are in the Summary.
 func (p *Pool) Run(ctx context.Context, messages iter.Seq2[*Message, error]) (*Summary, error) {
 	r := newRun(ctx, &p.cfg)
+	p.current.Store(r)
+	defer p.current.Store(nil)
 	defer r.cancelSend()
 	defer r.stop(nil) // releases stopCtx; the grace timer dies with sendCtx
 	r.sendAll(messages)
@@ -279,6 +283,9 @@ type run struct {
 	limited   *DailyLimitError // Config.DailyLimit ended the run early
 
 	traceMu sync.Mutex // serialises the connections' transcript lines
+
+	workersMu sync.Mutex // guards workers, for Pool.Busy
+	workers   []*worker
 }
 
 func newRun(ctx context.Context, cfg *Config) *run {
@@ -322,6 +329,9 @@ func (r *run) sendAll(messages iter.Seq2[*Message, error]) {
 		for range rl.Connections {
 			id++
 			w := &worker{r: r, rl: rl, id: id}
+			r.workersMu.Lock()
+			r.workers = append(r.workers, w)
+			r.workersMu.Unlock()
 			wg.Go(w.loop)
 		}
 	}

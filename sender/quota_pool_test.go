@@ -151,3 +151,38 @@ func TestDailyLimitWaits(t *testing.T) {
 		t.Errorf("Progress.Paused calls: %q, want a reason then \"\"", p.paused)
 	}
 }
+
+// Busy names the connections in a transaction and the row each carries,
+// while a slow server holds them.
+func TestPoolBusy(t *testing.T) {
+	release := make(chan struct{})
+	ts := &testServer{t: t}
+	ts.onData = func(*serverConn, []byte) error { <-release; return nil }
+	ts.start()
+	cfg := ts.config(nil, nil)
+	cfg.Connections = 2
+	p, err := NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Busy() != nil {
+		t.Error("Busy before Run")
+	}
+	msgs := testMessages(2, 1, 100)
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(t.Context(), feed(msgs)); done <- err }()
+	var got []Busy
+	for deadline := time.Now().Add(10 * time.Second); len(got) < 2 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		got = p.Busy()
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Row+got[1].Row != msgs[0].Row+msgs[1].Row || got[0].Conn == got[1].Conn || got[0].Since.After(got[1].Since) {
+		t.Errorf("Busy() = %+v", got)
+	}
+	if b := p.Busy(); b != nil {
+		t.Errorf("Busy after Run = %+v", b)
+	}
+}

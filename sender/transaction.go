@@ -35,7 +35,9 @@ func (w *worker) transact(j *job, env *smtp.Envelope, intended bool) {
 		}
 	}
 	r.count(func(s *Summary) { s.Transactions++ })
+	w.busy.start(j.m.Row)
 	res, err := w.c.Send(r.sendCtx, env, bytes.NewReader(j.m.Body))
+	w.busy.end()
 	w.used++
 	w.lastUsed = time.Now()
 	if !w.c.Usable() {

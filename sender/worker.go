@@ -29,6 +29,7 @@ type worker struct {
 	failures  int    // consecutive failures to connect
 	ahead     *ahead // what lookahead prepared for the job in hand, or nil
 	holdsGate bool   // w probed and failed: it holds the gate through its backoff
+	busy      busy   // the transaction in hand, for Pool.Busy
 }
 
 // loop takes jobs and sends them on w's connection, connecting when it

@@ -36,6 +36,10 @@ const (
 // implements sender.Progress. Outcome only counts: the drawing happens on
 // the view's own goroutine, so a slow terminal holds back no one.
 type progressView struct {
+	// busy, when set, names the connections in a transaction (the pool's
+	// Busy), so that a stalled run says which one waits on what.
+	busy func() []sender.Busy
+
 	out   io.Writer
 	data  string // the data file, to say where a changed row is
 	total int
@@ -169,6 +173,13 @@ func (v *progressView) Paused(reason string, until time.Time) {
 	case was != "":
 		v.note("sending again")
 	}
+}
+
+// setBusy gives the view the pool's Busy, to name a stalled connection.
+func (v *progressView) setBusy(busy func() []sender.Busy) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.busy = busy
 }
 
 // Relay says that one of several relays left the rotation (err says why;
@@ -361,6 +372,15 @@ func (v *progressView) waitingOn(now time.Time) string {
 		return "paused: " + pauseText(v.paused, v.until, now)
 	case v.throttled:
 		return "waiting on the server, which throttles the run to " + sender.FormatRate(v.limit)
+	}
+	if v.busy != nil {
+		if b := v.busy(); len(b) > 0 {
+			s := fmt.Sprintf("connection %d (%s) has waited %s for the server on row %d", b[0].Conn, b[0].Relay, span(now.Sub(b[0].Since).Round(time.Second)), b[0].Row)
+			if len(b) > 1 {
+				s += ", and " + count(len(b)-1, "other connection")
+			}
+			return s
+		}
 	}
 	return "waiting on the server"
 }

@@ -182,3 +182,27 @@ func TestClockAndSpan(t *testing.T) {
 		}
 	}
 }
+
+// A stalled run names the connection that waits longest, its relay and
+// its row.
+func TestProgressNamesAStalledConnection(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	var out bytes.Buffer
+	v := newProgress(&out, 10, "people.csv", false, clock.now)
+	since := clock.now()
+	v.setBusy(func() []sender.Busy {
+		return []sender.Busy{
+			{Conn: 3, Relay: "smtp.example.org:587", Row: 17, Since: since},
+			{Conn: 1, Relay: "smtp.example.org:587", Row: 18, Since: since.Add(time.Second)},
+		}
+	})
+	outcomes(v, journal.Sent, 1)
+	for range 14 {
+		clock.advance(logEvery)
+		v.tick()
+	}
+	want := "no progress for 60 s: connection 3 (smtp.example.org:587) has waited 65 s for the server on row 17, and 1 other connection"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("log:\n%s\nwant a line with %q", out.String(), want)
+	}
+}

@@ -140,6 +140,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		view.finish()
 		return err
 	}
+	view.setBusy(pool.Busy)
 	sum, err := pool.Run(ctx, r.messages(ctx, checked))
 	view.finish()
 	return r.finish(sum, err, checked)
