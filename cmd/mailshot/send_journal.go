@@ -36,7 +36,7 @@ func (r *sendRun) openJournal() error {
 		return err
 	}
 	exists := fileExists(f.journal)
-	if f.dryRun && !exists {
+	if withoutJournal || f.dryRun && !exists {
 		return nil
 	}
 	j, err := journal.Open(f.journal)
