@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -185,27 +186,33 @@ func missingLinks(text, htmlSrc string) []string {
 }
 
 // htmlLinks returns the http, https and mailto URLs that the links of an
-// HTML document point at, each once, in document order.
+// HTML document point at, each once, in document order. It reads the
+// document as a stream of tags rather than parsing it into a tree: Linter
+// looks at every message of a run, and only the start tags of <a> matter.
 func htmlLinks(src string) []string {
-	doc, err := html.Parse(strings.NewReader(src))
-	if err != nil {
-		return nil
-	}
+	z := html.NewTokenizer(strings.NewReader(src))
 	var links []string
-	seen := map[string]bool{}
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.DataAtom == atom.A {
-			href := strings.TrimSpace(attr(n, "href"))
-			if (hasScheme(href, "http") || hasScheme(href, "https") || hasScheme(href, "mailto")) && !seen[href] {
-				seen[href] = true
-				links = append(links, href)
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return links
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, more := z.TagName()
+			if len(name) != 1 || name[0] != 'a' {
+				continue
+			}
+			for more {
+				var key, val []byte
+				key, val, more = z.TagAttr()
+				if string(key) != "href" {
+					continue
+				}
+				href := strings.TrimSpace(string(val))
+				if (hasScheme(href, "http") || hasScheme(href, "https") || hasScheme(href, "mailto")) && !slices.Contains(links, href) {
+					links = append(links, href)
+				}
+				break // the first href counts, as in a parsed document
 			}
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
 	}
-	walk(doc)
-	return links
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"net/mail"
 	"strings"
 	"time"
@@ -119,10 +120,24 @@ func (m *Message) Recipients() []string {
 // left out, so a resumed run can tell whether a row or the template changed
 // since a message was sent.
 func (m *Message) Fingerprint() string {
-	// Every field goes into one buffer, each string preceded by its length
-	// so that no two sequences of strings hash alike, then through SHA-256
-	// at once: cheaper than many small writes, the same sum.
-	b := make([]byte, 0, 512+len(m.Text)+len(m.HTML))
+	// Every string is preceded by its length, so that no two sequences of
+	// strings hash alike. Short ones gather in a small buffer before they
+	// reach SHA-256; long ones (the bodies) go straight through, so nothing
+	// the size of a message is allocated.
+	h := sha256.New()
+	b := make([]byte, 0, 1024)
+	appendField := func(b []byte, s string) []byte {
+		if len(b)+binary.MaxVarintLen64+len(s) > cap(b) {
+			h.Write(b)
+			b = b[:0]
+			if len(s) > cap(b)/2 {
+				h.Write(binary.AppendUvarint(b, uint64(len(s))))
+				io.WriteString(h, s)
+				return b
+			}
+		}
+		return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+	}
 	field := func(tag string, values ...string) {
 		b = appendField(b, tag)
 		for _, v := range values {
@@ -156,13 +171,8 @@ func (m *Message) Fingerprint() string {
 	}
 	parts("inline", m.Inline)
 	parts("attachment", m.Attachments)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// appendField appends s to b preceded by its length as a uvarint.
-func appendField(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Header returns the value of the first header field named name (compared

@@ -106,6 +106,10 @@ type Template struct {
 	columns []string               // columns the template names
 	uses    map[string]position    // where each column is first named
 
+	// textAlways and htmlAlways are the columns the bodies print as they
+	// are on every render, checked before executing (see rewrite).
+	textAlways, htmlAlways []string
+
 	// textSize and htmlSize are how much room to make when rendering
 	// the bodies: their templates' sizes plus a quarter.
 	textSize, htmlSize int
@@ -138,6 +142,10 @@ type headerTemplate struct {
 	where   string // file:line
 	tmpl    *texttemplate.Template
 	columns []string // columns the value names
+	always  []string // columns printed as they are, checked before executing
+	// constant, for a value without actions, holds it as set into a
+	// message once by LoadTemplate; rendering copies it from there.
+	constant *Message
 }
 
 // rawHeader is a header field as message.txt holds it.
@@ -198,7 +206,7 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 		for _, tt := range t.html.Templates() {
 			trees = append(trees, tt.Tree)
 		}
-		info.rewrite(trees)
+		_, t.htmlAlways = info.rewrite(t.html.Name(), trees)
 		addTicks(trees, htmlPath)
 	}
 
@@ -216,7 +224,7 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 				text.Text = bytes.TrimPrefix(text.Text, []byte(pad))
 			}
 		}
-		info.rewrite(textTrees(t.text))
+		_, t.textAlways = info.rewrite(t.text.Name(), textTrees(t.text))
 		addTicks(textTrees(t.text), textPath)
 	}
 
@@ -338,7 +346,7 @@ func (t *Template) parseHeaders(path string, headers []rawHeader, info *template
 			removeNewlines(tree.Root)
 		}
 		h.tmpl = tmpl
-		h.columns = info.rewrite(trees)
+		h.columns, h.always = info.rewrite(tmpl.Name(), trees)
 		addTicks(trees, path)
 		if len(h.columns) == 0 && isConstant(tmpl.Tree) {
 			// A value without actions is checked now, once.
@@ -346,7 +354,8 @@ func (t *Template) parseHeaders(path string, headers []rawHeader, info *template
 			if err := tmpl.Execute(&b, nil); err != nil {
 				return fmt.Errorf("merge: %w", err)
 			}
-			if err := h.set(&Message{}, strings.Trim(b.String(), " \t")); err != nil {
+			h.constant = &Message{}
+			if err := h.set(h.constant, strings.Trim(b.String(), " \t")); err != nil {
 				return fmt.Errorf("merge: %s: %s header: %w", h.where, raw.name, err)
 			}
 		}
@@ -443,7 +452,14 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 	w := &renderWriter{st: st}
 	st.file = t.textFile
 	for _, h := range t.headers {
+		if h.constant != nil {
+			h.copyConstant(m)
+			continue
+		}
 		w.b.Reset()
+		if err := printable(data, h.always); err != nil {
+			return nil, t.execError(ctx, rec, err)
+		}
 		if err := h.tmpl.Execute(w, data); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
@@ -467,6 +483,9 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 	if t.text != nil {
 		w := &renderWriter{st: st}
 		w.b.Grow(t.textSize)
+		if err := printable(data, t.textAlways); err != nil {
+			return nil, t.execError(ctx, rec, err)
+		}
 		if err := t.text.Execute(w, data); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
@@ -476,6 +495,9 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 		st.file = t.htmlFile
 		w := &renderWriter{st: st}
 		w.b.Grow(t.htmlSize)
+		if err := printable(data, t.htmlAlways); err != nil {
+			return nil, t.execError(ctx, rec, err)
+		}
 		if err := t.html.Execute(w, data); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
@@ -488,6 +510,17 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 		return nil, rowError("", err)
 	}
 	return m, nil
+}
+
+// printable checks, as the _required command would, that none of
+// columns, printed on every execution of a template, is empty or blank.
+func printable(data map[string]string, columns []string) error {
+	for _, col := range columns {
+		if v := data[col]; strings.TrimSpace(v) == "" {
+			return &fieldError{col, emptyCellError(col)}
+		}
+	}
+	return nil
 }
 
 // execError turns an error from executing a template into a *RowError, or,
@@ -544,6 +577,28 @@ func (h *headerTemplate) set(m *Message, value string) error {
 		m.Headers = append(m.Headers, HeaderField{Name: h.name, Value: value})
 	}
 	return err
+}
+
+// copyConstant sets in m what h.set set in h.constant. The addresses are
+// shared: nothing changes a Message's addresses after rendering.
+func (h *headerTemplate) copyConstant(m *Message) {
+	c := h.constant
+	switch h.kind {
+	case fromHeader:
+		m.From = c.From
+	case toHeader:
+		m.To = c.To
+	case ccHeader:
+		m.Cc = c.Cc
+	case bccHeader:
+		m.Bcc = c.Bcc
+	case replyToHeader:
+		m.ReplyTo = c.ReplyTo
+	case subjectHeader:
+		m.Subject = c.Subject
+	default:
+		m.Headers = append(m.Headers, c.Headers...)
+	}
 }
 
 // blame returns the column most likely at fault when h's value is refused:

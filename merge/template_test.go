@@ -213,6 +213,16 @@ func TestRenderFields(t *testing.T) {
 		{name: "empty through function", files: msg(`Hi {{upper (index . "First Name")}}!`), columns: cols, values: row("Ada", "", "", ""), column: "First Name", is: errEmptyCell, err: "empty cell"},
 		{name: "empty through pipe", files: msg(`Hi {{.name | trim | upper}}!`), columns: cols, values: row(" ", "", "", ""), column: "name", is: errEmptyCell, err: "empty cell"},
 		{name: "empty through variable", files: msg(`{{$n := .name}}Hi {{$n}}!`), columns: cols, values: row("", "", "", ""), column: "name", is: errEmptyCell, err: "empty cell"},
+		// A top-level {{.col}} is checked before executing (no _required
+		// call); the same action elsewhere keeps its check where it runs.
+		{name: "empty in untaken branch", files: msg(`Hi{{if .vip}} {{.name}}{{end}}.`), columns: cols, values: row("", "", "", ""), check: text("Hi.")},
+		{name: "empty in taken branch", files: msg(`Hi{{if .vip}} {{.name}}{{end}}.`), columns: cols, values: row("", "", "x", ""), column: "name", is: errEmptyCell, err: "empty cell"},
+		{name: "empty after top-level use", files: msg(`{{.nick}} {{if .vip}}{{.nick}}{{end}}`), columns: cols, values: row("", "", "x", ""), column: "nick", is: errEmptyCell, err: `column "nick": empty cell`},
+		{name: "empty in defined template not called", files: msg(`{{define "t"}}{{.name}}{{end}}Hi.`), columns: cols, values: row("", "", "", ""), check: text("Hi.")},
+		{name: "empty in defined template called", files: msg(`{{define "t"}}{{.name}}{{end}}Hi {{template "t" .}}.`), columns: cols, values: row("", "", "", ""), column: "name", is: errEmptyCell, err: "empty cell"},
+		{name: "empty index after text", files: msg(`Hi {{.name}} {{index . "First Name"}}`), columns: cols, values: row("Ada", " ", "", ""), column: "First Name", is: errEmptyCell, err: "empty cell"},
+		{name: "empty in HTML", files: map[string]string{"message.txt": okHeaders + "\nHi\n", "message.html": `<p>Hi {{.name}}</p>`}, columns: cols, values: row("", "", "", ""), column: "name", is: errEmptyCell, err: `column "name": empty cell`},
+		{name: "empty in HTML branch not taken", files: map[string]string{"message.txt": okHeaders + "\nHi\n", "message.html": `<p>Hi{{with .vip}} {{$.name}}{{end}}</p>`}, columns: cols, values: row("", "", "", ""), check: text("Hi\n")},
 		{name: "empty with default", files: msg(`Hi {{default "friend" .name}}!`), columns: cols, values: row("", "", "", ""), check: text("Hi friend!")},
 		{name: "empty with piped default", files: msg(`Hi {{.name | default "friend" | upper}}!`), columns: cols, values: row("", "", "", ""), check: text("Hi FRIEND!")},
 		{name: "default keeps value", files: msg(`Hi {{default "friend" .name}}!`), columns: cols, values: row("Ada", "", "", ""), check: text("Hi Ada!")},

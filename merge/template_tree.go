@@ -21,6 +21,13 @@ import (
 //     that a problem with the file is reported against that column.
 //   - Calls of address get the names of the columns its name and email
 //     come from, for the same reason.
+//
+// An action at the top of the executed tree (outside any if, with, range
+// or defined template) that prints a column as it is, like {{.name}} or
+// {{index . "First Name"}}, runs on every render, so instead of a
+// _required command its column is listed (rewriter.always) and checked
+// once before the template executes: the same error, without a call
+// through reflection for every such action of every message.
 
 // fileRef is a file a template names literally, as in {{inline "logo.png"}}.
 type fileRef struct {
@@ -43,19 +50,36 @@ type rewriter struct {
 	tree    *parse.Tree
 	columns []string          // columns this template names
 	vars    map[string]string // variable name -> column it was set from
+	main    bool              // tree is the one executed, not a defined one
+	depth   int               // if, with and range around the current node
+	always  []string          // columns printed as they are on every execution
 }
 
 // rewrite walks and changes trees as described above, and returns the
-// columns they name.
-func (info *templateInfo) rewrite(trees []*parse.Tree) []string {
+// columns they name and the columns the tree named main prints as they
+// are on every execution, which the caller checks before executing it.
+func (info *templateInfo) rewrite(main string, trees []*parse.Tree) (columns, always []string) {
 	r := &rewriter{info: info, vars: make(map[string]string)}
 	for _, tree := range trees {
 		if tree != nil && tree.Root != nil {
-			r.tree = tree
+			r.tree, r.main = tree, tree.Name == main
 			r.list(tree.Root, true)
 		}
 	}
-	return r.columns
+	return r.columns, r.always
+}
+
+// printedColumn returns the column an action prints as it is, {{.col}}
+// or {{index . "col"}}, or "".
+func printedColumn(p *parse.PipeNode) string {
+	if len(p.Decl) > 0 || len(p.Cmds) != 1 {
+		return ""
+	}
+	c := p.Cmds[0]
+	if f, ok := c.Args[0].(*parse.FieldNode); ok && len(c.Args) == 1 && len(f.Ident) == 1 {
+		return f.Ident[0]
+	}
+	return indexColumn(c, true)
 }
 
 // addColumn notes that n names the column col.
@@ -83,7 +107,11 @@ func (r *rewriter) list(l *parse.ListNode, dot bool) {
 		switch n := n.(type) {
 		case *parse.ActionNode:
 			r.pipe(n.Pipe, dot)
-			if len(n.Pipe.Decl) == 0 && !calls(n.Pipe, "default", "attach") {
+			if col := printedColumn(n.Pipe); r.main && r.depth == 0 && col != "" {
+				if !slices.Contains(r.always, col) {
+					r.always = append(r.always, col)
+				}
+			} else if len(n.Pipe.Decl) == 0 && !calls(n.Pipe, "default", "attach") {
 				if col := r.firstColumn(n.Pipe, dot); col != "" {
 					n.Pipe.Cmds = append(n.Pipe.Cmds, newCommand(n.Pos, newIdentifier(n.Pos, "_required"), newString(n.Pos, col)))
 				}
@@ -103,6 +131,8 @@ func (r *rewriter) list(l *parse.ListNode, dot bool) {
 // branch walks an if, with or range; inner says whether dot is the row in
 // its body (with and range change dot; their else keeps it).
 func (r *rewriter) branch(b *parse.BranchNode, dot, inner bool) {
+	r.depth++
+	defer func() { r.depth-- }()
 	r.pipe(b.Pipe, dot)
 	r.list(b.List, inner)
 	r.list(b.ElseList, dot)
