@@ -97,6 +97,25 @@ func TestLinter(t *testing.T) {
 				msg(3, both, "Hi", "Hi https://example.org/news\n", html),
 			}
 		}, []string{LintTextLacksLinks}, "in 1 messages (the first: row 3) the text part lacks links the HTML part has: https://example.org/u?id=1&x=2"},
+		{"every message counted once one lacks a link", func() []*Message {
+			html := `<a href="https://example.org/u">Unsubscribe</a>`
+			ms := []*Message{msg(2, both, "Hi", "Hi\n", html)}
+			for i := range linkSample + 500 {
+				ms = append(ms, msg(i+3, both, "Hi", "https://example.org/u\n", html))
+			}
+			for i := range 3 {
+				ms = append(ms, msg(i+linkSample+503, both, "Hi", "Hi\n", html))
+			}
+			return ms
+		}, []string{LintTextLacksLinks}, "in 4 messages (the first: row 2)"},
+		{"links compared in a sample", func() []*Message {
+			html := `<a href="https://example.org/u">Unsubscribe</a>`
+			var ms []*Message
+			for i := range linkSample {
+				ms = append(ms, msg(i+2, both, "Hi", "https://example.org/u\n", html))
+			}
+			return append(ms, msg(linkSample+2, both, "Hi", "Hi\n", html))
+		}, nil, ""},
 		{"generated text is not checked", func() []*Message {
 			return []*Message{msg(2, both, "Hi", "", `<a href="https://example.org/">x</a>`)}
 		}, nil, ""},
