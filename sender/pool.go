@@ -291,7 +291,6 @@ type run struct {
 func newRun(ctx context.Context, cfg *Config) *run {
 	r := &run{
 		cfg:   cfg,
-		input: make(chan *Message),
 		start: time.Now(),
 	}
 	conns := 0
@@ -299,6 +298,12 @@ func newRun(ctx context.Context, cfg *Config) *run {
 		r.relays = append(r.relays, newRelay(rl, cfg))
 		conns += rl.Connections
 	}
+	// A message for every connection may wait in input, made while the
+	// connections are busy: a worker finishing a transaction then finds
+	// the next one ready and pipelines its commands after the final dot
+	// (lookahead), instead of a round trip of their own. Waiting there, a
+	// message is not yet in the journal, like a row not yet read.
+	r.input = make(chan *Message, conns)
 	// The summary counts an outcome once it is durable, as Progress is
 	// told it: never more than the journal holds.
 	r.reporter = newReporter(cfg.Progress, func(rec *journal.Record) {
