@@ -103,7 +103,7 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	var mw messageWriter
 	bw, ok := w.(*bytes.Buffer)
 	if ok {
-		bw.Grow(len(header) + len(m.Text) + len(m.HTML) + 1024)
+		bw.Grow(len(header) + m.bodySizeHint())
 		mw = bw
 	} else {
 		mw = bufio.NewWriter(w)
@@ -115,6 +115,19 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 		}
 	}
 	return nil
+}
+
+// bodySizeHint is about the size of m's body once composed, a little
+// over in the usual case: the text parts in quoted-printable (a sixteenth
+// more), every file in base64 lines, and room for the MIME headers.
+func (m *Message) bodySizeHint() int {
+	n := 1024 + (len(m.Text)+len(m.HTML))*17/16
+	for _, list := range [][]*Part{m.Inline, m.Attachments} {
+		for _, p := range list {
+			n += 512 + (len(p.Content)+2)/3*4*78/76 + 2
+		}
+	}
+	return n
 }
 
 // writeMessage writes the header fields header, MIME-Version and the

@@ -30,6 +30,12 @@ func (s Stats) Valid() int { return s.Rows - s.Invalid }
 // and encodes the header); Compose only writes what Render checked. It
 // stops at the first error fn returns.
 func (b *Batch) Validate(ctx context.Context, compose bool, fn func(it *Item, eml []byte) error) (Stats, error) {
+	return b.validate(ctx, compose, false, fn)
+}
+
+// validate is Validate; with own, each message is composed into a buffer
+// of its own, which fn may keep, instead of one reused for every message.
+func (b *Batch) validate(ctx context.Context, compose, own bool, fn func(it *Item, eml []byte) error) (Stats, error) {
 	var s Stats
 	composer := b.Composer
 	if composer == nil {
@@ -40,6 +46,9 @@ func (b *Batch) Validate(ctx context.Context, compose bool, fn func(it *Item, em
 		s.Rows++
 		var eml []byte
 		if it.Err == nil && compose {
+			if own {
+				buf = bytes.Buffer{}
+			}
 			buf.Reset()
 			if err := composer.Compose(&buf, it.Message); err != nil {
 				b.invalidate(it, err)
@@ -123,7 +132,8 @@ func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checke
 }
 
 // Each is a send's second pass: it renders and composes every row again,
-// in order, and calls fn with each, as Validate does; rows found invalid
+// in order, and calls fn with each, as Validate does, except that eml is
+// fn's to keep (composed into its own buffer, not copied); rows found invalid
 // by the preflight come with Item.Err set again. A row that was valid in
 // the preflight and is invalid now stops the pass with its error: a file
 // changed under the run, and the row would otherwise be lost. Every byte
@@ -131,7 +141,7 @@ func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checke
 // before any row made of it reaches fn: at the first difference the pass
 // stops with an error wrapping ErrDataChanged.
 func (c *Checked) Each(ctx context.Context, fn func(it *Item, eml []byte) error) error {
-	_, err := c.batch.Validate(ctx, true, func(it *Item, eml []byte) error {
+	_, err := c.batch.validate(ctx, true, true, func(it *Item, eml []byte) error {
 		if it.Err != nil && !c.invalid[it.Row] {
 			return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
 		}

@@ -90,12 +90,22 @@ func TestPreflightThenEach(t *testing.T) {
 		t.Fatalf("preflight saw %d rows, stats %+v", seen, stats)
 	}
 	var rows []string
+	kept := map[int][]byte{} // eml is fn's to keep: later messages leave it alone
+	copies := map[int]string{}
 	err = checked.Each(ctx, func(it *Item, eml []byte) error {
 		rows = append(rows, fmt.Sprintf("%d:%v:%d:%d", it.Row, it.Err != nil, it.DuplicateOf, len(eml)))
+		if eml != nil {
+			kept[it.Row], copies[it.Row] = eml, string(eml)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for row, eml := range kept {
+		if string(eml) != copies[row] {
+			t.Errorf("the message of row %d changed after its call", row)
+		}
 	}
 	if len(rows) != 4 || !strings.HasPrefix(rows[1], "3:true:0:0") || !strings.HasPrefix(rows[3], "5:false:2:") {
 		t.Errorf("second pass: %v", rows)

@@ -371,7 +371,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 					MessageID:   it.Message.MessageID,
 					From:        it.Message.Envelope().From,
 					To:          it.Message.Recipients(),
-					Body:        bytes.Clone(eml),
+					Body:        eml, // its own (merge.Checked.Each)
 					Fingerprint: it.Message.Fingerprint(),
 				}
 			}
