@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"bytes"
 	"encoding/base64"
 	"io"
 	"strings"
@@ -120,6 +121,12 @@ func writeText(w io.Writer, enc, s string) error {
 			_, err := w.Write(encodeBase64Lines([]byte(strings.ReplaceAll(s, "\n", "\r\n"))))
 			return err
 		}
+		if bw, ok := w.(*bytes.Buffer); ok {
+			// Encode in place, in the buffer's free space.
+			bw.Grow(len(s) + len(s)/8)
+			bw.Write(appendQuotedPrintable(bw.AvailableBuffer(), s))
+			return nil
+		}
 		_, err := w.Write(appendQuotedPrintable(make([]byte, 0, len(s)+len(s)/8), s))
 		return err
 	}
@@ -137,41 +144,67 @@ const qpLineLength = 76
 // breaks between encoded characters, and "From " at the start of any line
 // as "=46rom ", so that mbox files do not alter it (RFC 4155).
 func appendQuotedPrintable(b []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
 	for raw := range strings.Lines(s) {
 		line := strings.TrimSuffix(raw, "\n")
-		col := 0
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			encode := c == '=' || c >= 0x7f || c < ' ' && c != '\t' ||
-				(c == ' ' || c == '\t') && i == len(line)-1 ||
-				col == 0 && c == 'F' && strings.HasPrefix(line[i:], "From ")
-			n := 1
-			if encode {
-				n = 3
-			}
-			// Room for the soft break "=", unless this ends the line.
-			room := qpLineLength - 1
-			if i+1 == len(line) {
-				room = qpLineLength
-			}
-			if col+n > room {
-				b = append(b, '=', '\r', '\n')
-				col = 0
-				if c == 'F' && strings.HasPrefix(line[i:], "From ") {
-					encode, n = true, 3
-				}
-			}
-			if encode {
-				b = append(b, '=', hex[c>>4], hex[c&0x0f])
-			} else {
-				b = append(b, c)
-			}
-			col += n
+		if len(line) <= qpLineLength && qpPlain(line) {
+			b = append(b, line...) // most lines of most messages
+		} else {
+			b = appendQuotedPrintableLine(b, line)
 		}
 		if len(line) < len(raw) {
 			b = append(b, '\r', '\n')
 		}
+	}
+	return b
+}
+
+// qpPlain reports whether line is its own quoted-printable encoding when
+// it is not too long: printable ASCII (or tabs) other than "=", no white
+// space at its end, and not starting "From ".
+func qpPlain(line string) bool {
+	for i := 0; i < len(line); i++ {
+		if c := line[i]; c == '=' || c >= 0x7f || c < ' ' && c != '\t' {
+			return false
+		}
+	}
+	if n := len(line); n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
+		return false
+	}
+	return !strings.HasPrefix(line, "From ")
+}
+
+// appendQuotedPrintableLine appends one line, without its line break, as
+// appendQuotedPrintable describes.
+func appendQuotedPrintableLine(b []byte, line string) []byte {
+	const hex = "0123456789ABCDEF"
+	col := 0
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		encode := c == '=' || c >= 0x7f || c < ' ' && c != '\t' ||
+			(c == ' ' || c == '\t') && i == len(line)-1 ||
+			col == 0 && c == 'F' && strings.HasPrefix(line[i:], "From ")
+		n := 1
+		if encode {
+			n = 3
+		}
+		// Room for the soft break "=", unless this ends the line.
+		room := qpLineLength - 1
+		if i+1 == len(line) {
+			room = qpLineLength
+		}
+		if col+n > room {
+			b = append(b, '=', '\r', '\n')
+			col = 0
+			if c == 'F' && strings.HasPrefix(line[i:], "From ") {
+				encode, n = true, 3
+			}
+		}
+		if encode {
+			b = append(b, '=', hex[c>>4], hex[c&0x0f])
+		} else {
+			b = append(b, c)
+		}
+		col += n
 	}
 	return b
 }

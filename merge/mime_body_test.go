@@ -158,3 +158,79 @@ func BenchmarkTextEncoding(b *testing.B) {
 		}
 	}
 }
+
+// referenceQuotedPrintable is appendQuotedPrintable as first written, one
+// octet at a time. The encoder now copies plain lines whole; its output
+// must not change by an octet (golden files, and fingerprints of what was
+// sent, depend on it).
+func referenceQuotedPrintable(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for raw := range strings.Lines(s) {
+		line := strings.TrimSuffix(raw, "\n")
+		col := 0
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			encode := c == '=' || c >= 0x7f || c < ' ' && c != '\t' ||
+				(c == ' ' || c == '\t') && i == len(line)-1 ||
+				col == 0 && c == 'F' && strings.HasPrefix(line[i:], "From ")
+			n := 1
+			if encode {
+				n = 3
+			}
+			room := qpLineLength - 1
+			if i+1 == len(line) {
+				room = qpLineLength
+			}
+			if col+n > room {
+				b = append(b, '=', '\r', '\n')
+				col = 0
+				if c == 'F' && strings.HasPrefix(line[i:], "From ") {
+					encode, n = true, 3
+				}
+			}
+			if encode {
+				b = append(b, '=', hex[c>>4], hex[c&0x0f])
+			} else {
+				b = append(b, c)
+			}
+			col += n
+		}
+		if len(line) < len(raw) {
+			b = append(b, '\r', '\n')
+		}
+	}
+	return b
+}
+
+// FuzzQuotedPrintableSameAsBefore compares the encoder with its first,
+// octet-at-a-time version, and writeText into a bytes.Buffer (encoded in
+// place) with writeText into another writer.
+func FuzzQuotedPrintableSameAsBefore(f *testing.F) {
+	for _, seed := range []string{
+		"", "\n", "Hello\nworld\n", "trailing space \n", "tab\t\n", "in\tside\n", "From the start\n", "=\n",
+		strings.Repeat("x", 76) + "\n", strings.Repeat("x", 77) + "\n", strings.Repeat("x", 75) + " \n",
+		strings.Repeat("x", 76), "Fro\nFrom\nFrom \n", "Grüße\n", "\x7f\n", strings.Repeat("a=b ", 30),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		s = strings.ReplaceAll(s, "\r", "") // writeText's callers give LF line breaks
+		got, want := appendQuotedPrintable(nil, s), referenceQuotedPrintable(nil, s)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%q encodes to %q, before to %q", s, got, want)
+		}
+		var buf bytes.Buffer
+		buf.WriteString("head:")
+		var other strings.Builder
+		other.WriteString("head:")
+		if err := writeText(&buf, encodingQuotedPrintable, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeText(&other, encodingQuotedPrintable, s); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != other.String() || buf.String() != "head:"+string(want) {
+			t.Fatalf("%q: writeText into a bytes.Buffer gives %q, into another writer %q", s, buf.String(), other.String())
+		}
+	})
+}
