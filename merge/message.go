@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"io"
 	"net/mail"
 	"strings"
 	"time"
@@ -131,8 +130,14 @@ func (m *Message) Fingerprint() string {
 			h.Write(b)
 			b = b[:0]
 			if len(s) > cap(b)/2 {
+				// Through b a piece at a time: the hash takes no strings,
+				// and converting one would copy it whole.
 				h.Write(binary.AppendUvarint(b, uint64(len(s))))
-				io.WriteString(h, s)
+				for len(s) > 0 {
+					n := copy(b[:cap(b)], s)
+					h.Write(b[:n])
+					s = s[n:]
+				}
 				return b
 			}
 		}
