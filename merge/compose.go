@@ -119,9 +119,15 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 
 // bodySizeHint is about the size of m's body once composed, a little
 // over in the usual case: the text parts in quoted-printable (a sixteenth
-// more), every file in base64 lines, and room for the MIME headers.
+// more; text far from ASCII takes more), a text part made from HTML-only
+// (half the HTML), every file in base64 lines, and room for the MIME
+// headers.
 func (m *Message) bodySizeHint() int {
-	n := 1024 + (len(m.Text)+len(m.HTML))*17/16
+	text := len(m.Text)
+	if text == 0 {
+		text = len(m.HTML) / 2
+	}
+	n := 1024 + (text+len(m.HTML))*17/16
 	for _, list := range [][]*Part{m.Inline, m.Attachments} {
 		for _, p := range list {
 			n += 512 + (len(p.Content)+2)/3*4*78/76 + 2

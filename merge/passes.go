@@ -54,6 +54,11 @@ func (b *Batch) validate(ctx context.Context, compose, own bool, fn func(it *Ite
 				b.invalidate(it, err)
 			} else {
 				eml = buf.Bytes()
+				if own && cap(eml) > len(eml)+len(eml)/4 {
+					// The size was underestimated and the buffer grew;
+					// the sender keeps it, so keep no more than needed.
+					eml = bytes.Clone(eml)
+				}
 			}
 		}
 		if it.Record != nil && it.Record.Warning != nil {

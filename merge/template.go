@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"io/fs"
 	"net/mail"
 	"net/textproto"
@@ -457,10 +458,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 			continue
 		}
 		w.b.Reset()
-		if err := printable(data, h.always); err != nil {
-			return nil, t.execError(ctx, rec, err)
-		}
-		if err := h.tmpl.Execute(w, data); err != nil {
+		if err := execute(h.tmpl, w, data, h.always); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
 		if err := h.set(m, strings.Trim(w.b.String(), " \t")); err != nil {
@@ -483,10 +481,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 	if t.text != nil {
 		w := &renderWriter{st: st}
 		w.b.Grow(t.textSize)
-		if err := printable(data, t.textAlways); err != nil {
-			return nil, t.execError(ctx, rec, err)
-		}
-		if err := t.text.Execute(w, data); err != nil {
+		if err := execute(t.text, w, data, t.textAlways); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
 		m.Text = w.b.String()
@@ -495,10 +490,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 		st.file = t.htmlFile
 		w := &renderWriter{st: st}
 		w.b.Grow(t.htmlSize)
-		if err := printable(data, t.htmlAlways); err != nil {
-			return nil, t.execError(ctx, rec, err)
-		}
-		if err := t.html.Execute(w, data); err != nil {
+		if err := execute(t.html, w, data, t.htmlAlways); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
 		m.HTML = w.b.String()
@@ -510,6 +502,21 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 		return nil, rowError("", err)
 	}
 	return m, nil
+}
+
+// execute executes tmpl, a text or HTML template, for data into w, and
+// fails as the _required command would when one of always, the columns it
+// prints as they are at its top (see rewrite), is empty or blank. Such a
+// row is invalid; the template runs all the same, so that a problem of an
+// action before is the one reported, as when every action checked itself.
+func execute(tmpl interface {
+	Execute(io.Writer, any) error
+}, w io.Writer, data map[string]string, always []string) error {
+	blank := printable(data, always)
+	if err := tmpl.Execute(w, data); err != nil {
+		return err
+	}
+	return blank
 }
 
 // printable checks, as the _required command would, that none of
@@ -579,26 +586,40 @@ func (h *headerTemplate) set(m *Message, value string) error {
 	return err
 }
 
-// copyConstant sets in m what h.set set in h.constant. The addresses are
-// shared: nothing changes a Message's addresses after rendering.
+// copyConstant sets in m what h.set set in h.constant, with addresses
+// of m's own, so that changing one message's cannot change another's.
 func (h *headerTemplate) copyConstant(m *Message) {
 	c := h.constant
 	switch h.kind {
 	case fromHeader:
-		m.From = c.From
+		a := *c.From
+		m.From = &a
 	case toHeader:
-		m.To = c.To
+		m.To = copyAddresses(c.To)
 	case ccHeader:
-		m.Cc = c.Cc
+		m.Cc = copyAddresses(c.Cc)
 	case bccHeader:
-		m.Bcc = c.Bcc
+		m.Bcc = copyAddresses(c.Bcc)
 	case replyToHeader:
-		m.ReplyTo = c.ReplyTo
+		m.ReplyTo = copyAddresses(c.ReplyTo)
 	case subjectHeader:
 		m.Subject = c.Subject
 	default:
 		m.Headers = append(m.Headers, c.Headers...)
 	}
+}
+
+// copyAddresses returns a copy of list, addresses included.
+func copyAddresses(list []*mail.Address) []*mail.Address {
+	if list == nil {
+		return nil
+	}
+	out := make([]*mail.Address, len(list))
+	for i, a := range list {
+		c := *a
+		out[i] = &c
+	}
+	return out
 }
 
 // blame returns the column most likely at fault when h's value is refused:

@@ -234,8 +234,8 @@ func (s *Summary) Unsettled() int { return s.Recipients - s.All() }
 // over the pool's connections, within the rate; every outcome is
 // journalled, then told to Progress.
 //
-// The sequence is pulled from a goroutine of Run's own, one message ahead
-// of the connections. An error from it ends the sequence: the messages
+// The sequence is pulled from a goroutine of Run's own, up to a message
+// for every connection ahead of them. An error from it ends the sequence: the messages
 // taken before are sent, then Run returns a *StopError with reason
 // ErrSource. When ctx
 // is cancelled, Run stops taking messages, lets transactions in flight

@@ -578,6 +578,12 @@ func (r *sendRun) setMemoryLimit() {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	inFlight := int64(r.maxSize) * int64(r.f.connections) * (2 + 1 + 16)
+	conns := 0
+	for _, rl := range r.relays {
+		conns += rl.connections
+	}
+	// Per connection: the message in hand and the one pipelined after it,
+	// one ready in the pool's input, and the retries; one more in the feed.
+	inFlight := int64(r.maxSize) * (int64(conns)*(2+1+16) + 1)
 	debug.SetMemoryLimit(memoryLimit + 2*inFlight)
 }
