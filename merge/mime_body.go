@@ -158,12 +158,16 @@ func appendQuotedPrintable(b []byte, s string) []byte {
 	return b
 }
 
+// qpSafe reports whether c stands for itself in quoted-printable, unless
+// it is white space at the end of a line.
+func qpSafe(c byte) bool { return c >= ' ' && c < 0x7f && c != '=' || c == '\t' }
+
 // qpPlain reports whether line is its own quoted-printable encoding when
 // it is not too long: printable ASCII (or tabs) other than "=", no white
 // space at its end, and not starting "From ".
 func qpPlain(line string) bool {
 	for i := 0; i < len(line); i++ {
-		if c := line[i]; c == '=' || c >= 0x7f || c < ' ' && c != '\t' {
+		if !qpSafe(line[i]) {
 			return false
 		}
 	}
@@ -179,6 +183,22 @@ func appendQuotedPrintableLine(b []byte, line string) []byte {
 	const hex = "0123456789ABCDEF"
 	col := 0
 	for i := 0; i < len(line); i++ {
+		// Octets that stand for themselves go in runs, as far as the line
+		// has room without a soft break; the last octet of the line, one
+		// needing encoding, and an "F" that may start "From " at the start
+		// of a line go one at a time below.
+		if col > 0 || line[i] != 'F' {
+			end, k := min(len(line)-1, i+qpLineLength-1-col), 0
+			for i+k < end && qpSafe(line[i+k]) {
+				k++
+			}
+			if k > 0 {
+				b = append(b, line[i:i+k]...)
+				col += k
+				i += k - 1
+				continue
+			}
+		}
 		c := line[i]
 		encode := c == '=' || c >= 0x7f || c < ' ' && c != '\t' ||
 			(c == ' ' || c == '\t') && i == len(line)-1 ||

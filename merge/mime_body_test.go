@@ -210,6 +210,8 @@ func FuzzQuotedPrintableSameAsBefore(f *testing.F) {
 		"", "\n", "Hello\nworld\n", "trailing space \n", "tab\t\n", "in\tside\n", "From the start\n", "=\n",
 		strings.Repeat("x", 76) + "\n", strings.Repeat("x", 77) + "\n", strings.Repeat("x", 75) + " \n",
 		strings.Repeat("x", 76), "Fro\nFrom\nFrom \n", "Grüße\n", "\x7f\n", strings.Repeat("a=b ", 30),
+		strings.Repeat(`<td style="padding:0 24px; font-family:Arial" width="600">`, 5) + "\n",
+		strings.Repeat("y", 74) + "From here on\n" + strings.Repeat("z", 150) + "\t\n",
 	} {
 		f.Add(seed)
 	}
