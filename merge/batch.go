@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mailshot/mailshot/internal/keyindex"
 )
 
 // Batch renders every row of one data file with one template, in file order,
@@ -37,6 +39,16 @@ type Batch struct {
 	// Composer composes the messages of Validate and Checked.Each; nil
 	// means a zero Composer (no DKIM signature).
 	Composer *Composer
+	// IndexDir is the directory of the temporary file in which Each, past
+	// a few hundred thousand rows, keeps what it remembers of every row to
+	// notice duplicates, so that memory does not grow with the file (see
+	// keyindex); "" means os.TempDir(). The file is removed as soon as it
+	// is created.
+	IndexDir string
+
+	// dupIndexMemory is the duplicate check's keyindex.Options.MemoryEntries:
+	// 0, except for tests.
+	dupIndexMemory int
 }
 
 // Duplicate is a row found to repeat an earlier row's Key.
@@ -103,15 +115,19 @@ func (b *Batch) Each(ctx context.Context, fn func(*Item) error) error {
 		return err
 	}
 	// first maps a 64-bit hash of each key to the first row that had it and
-	// a 32-bit hash of that row's envelope recipients, so memory stays small
-	// however many rows there are.
-	first := make(map[uint64]uint64)
+	// a 32-bit hash of that row's envelope recipients: in memory for a
+	// small file, on disk past that, so memory stays small however many
+	// rows there are.
+	first := keyindex.New(keyindex.Options{Dir: b.IndexDir, MemoryEntries: b.dupIndexMemory})
+	defer first.Close() // only removes a temporary file: nothing to lose
 	deliver := func(item *Item) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if item.Message != nil {
-			b.checkDuplicate(item, first)
+			if err := b.checkDuplicate(item, first); err != nil {
+				return err
+			}
 		}
 		if item.Err != nil {
 			item.Key = b.invalidKey(item.Row)
@@ -320,8 +336,9 @@ func (s *selectionSeen) compare(sel *Selection, rec *Record) {
 }
 
 // checkDuplicate sets item's Key and KeyHash and notices a row that repeats
-// an earlier row's Key, from first or from b.Duplicates.
-func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
+// an earlier row's Key, from first or from b.Duplicates. It fails only when
+// first cannot be read or written, and then marks nothing.
+func (b *Batch) checkDuplicate(item *Item, first *keyindex.Index) error {
 	item.Key = MessageKey(item.Message)
 	item.KeyHash = hash64(item.Key)
 	rowError := func(err error) { b.invalidate(item, err) }
@@ -339,18 +356,20 @@ func (b *Batch) checkDuplicate(item *Item, first map[uint64]uint64) {
 		case ok:
 			item.DuplicateOf = d.Of
 		}
-		return
+		return nil
 	}
 	rcpts := uint32(hash64(strings.ToLower(strings.Join(item.Message.Recipients(), ","))))
-	prev, seen := first[item.KeyHash]
+	prev, seen, err := first.LoadOrStore(item.KeyHash, uint64(item.Row)<<32|uint64(rcpts))
 	switch {
+	case err != nil:
+		return fmt.Errorf("merge: %s: row %d: looking for an earlier row with the same recipients: %w", b.Data, item.Row, err)
 	case !seen:
-		first[item.KeyHash] = uint64(item.Row)<<32 | uint64(rcpts)
 	case uint32(prev) != rcpts:
 		conflict(int(prev >> 32))
 	default:
 		item.DuplicateOf = int(prev >> 32)
 	}
+	return nil
 }
 
 // invalidate marks item invalid with err (a *RowError, or made one).

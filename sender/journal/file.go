@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailshot/mailshot/internal/keyindex"
 )
 
 // File is an open journal: the durable, append-only record of what
@@ -25,9 +27,13 @@ import (
 // [Commit] to wait on; a caller that must not go on before its record is on
 // disk (a sender before a message's body) waits for it.
 //
-// On open the whole file is read into a compact index (16 bytes per
-// recipient), which [File.Pending] consults to resume a run. A torn last
-// line, left by a crash in the middle of a write, is cut off.
+// On open the whole file is read into a compact index, which
+// [File.Pending] consults to resume a run: a hash of every recipient and
+// of its latest status and fingerprint, in memory for a small journal,
+// and for a large one in a temporary file in the journal's directory (see
+// package keyindex), so the memory a run holds does not grow with the
+// journal. A torn last line, left by a crash in the middle of a write, is
+// cut off.
 //
 // A File is safe for concurrent use. Only one process may have a journal
 // file open at a time.
@@ -38,8 +44,8 @@ type File struct {
 	seed seed
 
 	mu       sync.Mutex
-	cond     *sync.Cond // signals the flusher: a batch to write, or closing
-	index    map[uint64]uint64
+	cond     *sync.Cond      // signals the flusher: a batch to write, or closing
+	index    *keyindex.Index // recipient hash -> status<<56 | fingerprint hash
 	totals   [statusCount]int
 	opened   time.Time       // when Open was called
 	recent   []Stamp         // recipients sent since 24 h before opened
@@ -48,7 +54,7 @@ type File struct {
 	buf      []byte          // encoded records of cur, not yet written
 	cur      *Commit         // group being filled, nil when buf is empty
 	last     *Commit         // most recent group, to wait for everything added
-	err      error           // first write or sync error; later appends fail with it
+	err      error           // first write, sync or index error; later appends fail with it
 	closing  bool
 	stopped  chan struct{} // closed when the flusher returns
 
@@ -105,6 +111,12 @@ var statusCodes = map[Status]uint64{
 // holds addresses) if it does not exist, loads its records and prepares to
 // append. The journal is locked against other processes until Close.
 func Open(path string) (*File, error) {
+	return indexOpen(path, keyindex.Options{Dir: filepath.Dir(path)})
+}
+
+// indexOpen is Open with the index's options: where its file goes, how
+// much of it stays in memory.
+func indexOpen(path string, o keyindex.Options) (*File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -117,7 +129,7 @@ func Open(path string) (*File, error) {
 		path:    path,
 		f:       f,
 		seed:    newSeed(),
-		index:   make(map[uint64]uint64),
+		index:   keyindex.New(o),
 		stopped: make(chan struct{}),
 		opened:  time.Now(),
 	}
@@ -130,6 +142,7 @@ func Open(path string) (*File, error) {
 		}
 	}
 	if err != nil {
+		j.index.Close()
 		f.Close()
 		return nil, err
 	}
@@ -153,7 +166,9 @@ func (j *File) load() (end int64, err error) {
 		return 0, nil
 	}
 	good, err := readJournal(j.f, j.path, func(h []byte) { j.campaign = h }, func(r *Record) error {
-		j.remember(r)
+		if err := j.remember(r); err != nil {
+			return fmt.Errorf("journal %s: %w", j.path, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -280,19 +295,23 @@ func (r *Record) check() error {
 }
 
 // remember updates the index with r. Called with mu held, or before the
-// flusher starts.
-func (j *File) remember(r *Record) {
+// flusher starts. An error of the index's file leaves the index, and the
+// totals, unfit for use.
+func (j *File) remember(r *Record) error {
 	st := statusCodes[r.Status]
 	fp := j.seed.fingerprint(r.Fingerprint)
 	for _, to := range r.Recipients {
-		k := j.seed.recipient(r.Key, to)
-		if old, ok := j.index[k]; ok {
+		old, ok, err := j.index.Swap(j.seed.recipient(r.Key, to), st<<56|fp)
+		if err != nil {
+			return err
+		}
+		if ok {
 			j.totals[old>>56]--
 		}
-		j.index[k] = st<<56 | fp
 		j.totals[st]++
 	}
 	j.rememberSent(r)
+	return nil
 }
 
 // seed is the key of the hashes that stand for recipients and fingerprints
@@ -342,7 +361,9 @@ func (j *File) writable() error {
 
 // Add appends r to the journal without waiting for the disk, and returns
 // the Commit to wait on for it to be durable. Its Time is set to now if
-// zero. After a write has failed, or once Close has begun, Add fails.
+// zero. After a write has failed, or the index (see Pending), or once Close
+// has begun, Add fails; records added but not yet written when the index
+// fails are not written, and their Commits fail.
 func (j *File) Add(r *Record) (*Commit, error) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
@@ -356,6 +377,10 @@ func (j *File) Add(r *Record) (*Commit, error) {
 	if err := j.writable(); err != nil {
 		return nil, err
 	}
+	if err := j.remember(r); err != nil {
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		return nil, j.err
+	}
 	j.buf = appendRecord(j.buf, r)
 	j.used = true
 	if j.cur == nil {
@@ -363,7 +388,6 @@ func (j *File) Add(r *Record) (*Commit, error) {
 		j.last = j.cur
 		j.cond.Signal()
 	}
-	j.remember(r)
 	return j.cur, nil
 }
 
@@ -402,15 +426,18 @@ func (j *File) flusher() {
 	}
 }
 
-// Sync waits until every record added so far is durable.
+// Sync waits until every record added so far is durable. It fails if one
+// is not, or if the journal takes no more records (see Err).
 func (j *File) Sync(ctx context.Context) error {
 	j.mu.Lock()
-	c, err := j.last, j.err
+	c := j.last
 	j.mu.Unlock()
-	if c == nil {
-		return err
+	if c != nil {
+		if err := c.Wait(ctx); err != nil {
+			return err
+		}
 	}
-	return c.Wait(ctx)
+	return j.Err()
 }
 
 // Close makes every appended record durable and closes the file. It
@@ -432,7 +459,20 @@ func (j *File) Close() error {
 	if cerr := j.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("journal %s: close: %w", j.path, cerr)
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if cerr := j.index.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("journal %s: %w", j.path, cerr)
+	}
 	return err
+}
+
+// Err returns why the journal takes no more records: the first write,
+// sync or index error, or nil.
+func (j *File) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
 }
 
 // ResumePolicy says which recipients a resumed run sends again, beyond
@@ -461,13 +501,24 @@ type Resume struct {
 // (including a transaction interrupted by a crash) only with ResendUnknown;
 // deferred and new ones always. fingerprint, if not "", is compared with
 // that of the message each recipient was sent (Resume.Changed).
+//
+// When the index cannot be read (an I/O error of its temporary file), no
+// recipient is sent: Pending counts them all as Unknown, whatever the
+// policy, and the error stops the journal (see Err): Add, Sync and Close
+// return it.
 func (j *File) Pending(key string, to []string, fingerprint string, p ResumePolicy) Resume {
 	var res Resume
 	fp := j.seed.fingerprint(fingerprint)
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, to := range to {
-		e := j.index[j.seed.recipient(key, to)]
+	for _, addr := range to {
+		e, _, err := j.index.Get(j.seed.recipient(key, addr))
+		if err != nil {
+			if j.err == nil {
+				j.err = fmt.Errorf("journal %s: %w", j.path, err)
+			}
+			return Resume{Unknown: len(to)}
+		}
 		switch e >> 56 {
 		case stSent:
 			res.Sent++
@@ -486,7 +537,7 @@ func (j *File) Pending(key string, to []string, fingerprint string, p ResumePoli
 				continue
 			}
 		}
-		res.Send = append(res.Send, to)
+		res.Send = append(res.Send, addr)
 	}
 	return res
 }

@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -17,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailshot/mailshot/internal/keyindex"
 )
 
 func openTestJournal(t testing.TB, path string) *File {
@@ -170,6 +176,140 @@ func TestJournalPending(t *testing.T) {
 	if got := j.Totals(); got != want {
 		t.Errorf("Totals() = %+v, want %+v", got, want)
 	}
+}
+
+// TestJournalIndexOnDisk resumes from a journal whose index moved to disk
+// (past 16 entries) exactly as from one whose index is in memory: the
+// same Pending for every message under every policy, and the same Totals,
+// both for the records loaded and for those added during the run. No file
+// is left beside the journal.
+func TestJournalIndexOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "j")
+	const keys = 300
+	rng := rand.New(rand.NewPCG(1, 2))
+	var recs []*Record
+	for i := range 2000 {
+		key := fmt.Sprintf("k%d", rng.IntN(keys))
+		to := []string{key + "@example.com"}
+		if i%3 == 0 {
+			to = append(to, fmt.Sprintf("CC%d@Example.com", rng.IntN(5)))
+		}
+		r := rec(key, []Status{Intent, Sent, Failed, Deferred, Unknown}[rng.IntN(5)], to...)
+		if i%11 == 0 {
+			r.Fingerprint = "an earlier version"
+		}
+		recs = append(recs, r)
+	}
+	// state is what a resumed run asks of j.
+	state := func(j *File) string {
+		var b strings.Builder
+		for k := range keys {
+			key := fmt.Sprintf("k%d", k)
+			to := []string{key + "@example.com", "cc0@example.com", "cc1@example.com", "cc2@example.com", "cc3@example.com", "cc4@example.com"}
+			for _, p := range []ResumePolicy{{}, {RetryFailed: true}, {ResendUnknown: true}, {true, true}} {
+				fmt.Fprintf(&b, "%s %+v: %+v\n", key, p, j.Pending(key, to, "fp-"+key, p))
+			}
+		}
+		fmt.Fprintf(&b, "%+v\n", j.Totals())
+		return b.String()
+	}
+	openOnDisk := func() *File {
+		j, err := indexOpen(path, keyindex.Options{Dir: dir, MemoryEntries: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+
+	j := openTestJournal(t, path)
+	appendAll(t, j, recs[:1000]...)
+	j.Close()
+	j = openTestJournal(t, path)
+	want := state(j)
+	j.Close()
+
+	j = openOnDisk()
+	if !j.index.OnDisk() {
+		t.Fatal("the index did not move to disk")
+	}
+	if got := state(j); got != want {
+		t.Errorf("loaded into an index on disk, the journal says\n%s\nwant\n%s", got, want)
+	}
+	appendAll(t, j, recs[1000:]...)
+	atRun := state(j)
+	if names := indexDirNames(t, dir); !slices.Equal(names, []string{"j"}) {
+		t.Errorf("while open, the directory holds %v; want only the journal", names)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names := indexDirNames(t, dir); !slices.Equal(names, []string{"j"}) {
+		t.Errorf("after Close, the directory holds %v; want only the journal", names)
+	}
+	j = openTestJournal(t, path)
+	if want := state(j); atRun != want {
+		t.Errorf("after records added to an index on disk, the journal says\n%s\nwant, as read from the file,\n%s", atRun, want)
+	}
+}
+
+func indexDirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestJournalIndexFails checks what an index that cannot be written does
+// (here: its directory is gone when it moves to disk): Open fails; during
+// a run, the Add that meets it and every later one fail, Pending sends
+// nobody, and Sync and Close return the error.
+func TestJournalIndexFails(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "j")
+	broken := keyindex.Options{Dir: filepath.Join(dir, "gone"), MemoryEntries: 2}
+
+	j, err := indexOpen(path, broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, j, rec("k1", Sent, "a@example.com"), rec("k2", Failed, "b@example.com"))
+	if _, err := j.Add(rec("k3", Intent, "c@example.com")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Add moving the index to a missing directory: %v; want an error wrapping ErrNotExist", err)
+	}
+	if _, err := j.Add(rec("k1", Sent, "a@example.com")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Add after the index failed: %v; want the index's error", err)
+	}
+	got := j.Pending("k3", []string{"c@example.com", "d@example.com"}, "", ResumePolicy{true, true})
+	if want := (Resume{Unknown: 2}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Pending with a failed index = %+v, want %+v", got, want)
+	}
+	if err := j.Sync(context.Background()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Sync: %v; want the index's error", err)
+	}
+	if err := j.Close(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Close: %v; want the index's error", err)
+	}
+	if lines := readLines(t, path); len(lines) != 2 {
+		t.Errorf("the journal holds %d records, want the 2 added before the index failed", len(lines))
+	}
+
+	j = openTestJournal(t, path)
+	appendAll(t, j, rec("k3", Sent, "c@example.com"))
+	j.Close()
+	if j, err := indexOpen(path, broken); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			j.Close()
+		}
+		t.Fatalf("Open with an index that cannot move to disk: %v; want an error wrapping ErrNotExist", err)
+	}
+	openTestJournal(t, path) // not left locked
 }
 
 // journalBytes returns the bytes of a journal holding recs, and the offset
