@@ -40,8 +40,8 @@ type Batch struct {
 	// means a zero Composer (no DKIM signature).
 	Composer *Composer
 	// IndexDir is the directory of the temporary file in which Each, past
-	// a few hundred thousand rows, keeps what it remembers of every row to
-	// notice duplicates, so that memory does not grow with the file (see
+	// some 65,000 rows, keeps what it remembers of every row to notice
+	// duplicates, so that memory does not grow with the file (see
 	// keyindex); "" means os.TempDir(). The file is removed as soon as it
 	// is created.
 	IndexDir string

@@ -32,9 +32,11 @@ import (
 	"slices"
 )
 
-// DefaultMemoryEntries is the most entries an Index keeps in its map (a
-// few megabytes) when Options.MemoryEntries is 0.
-const DefaultMemoryEntries = 1 << 18
+// DefaultMemoryEntries is the most entries an Index keeps in its map
+// (about 2 MB) when Options.MemoryEntries is 0. A larger map merges into
+// the file less often, but the heap grows by a multiple of it (GOGC): at
+// 1<<18, mailshot send peaked at 82 MB instead of 55 to 63.
+const DefaultMemoryEntries = 1 << 16
 
 const (
 	slotSize    = 16  // octets of one slot: mixed key, value, little-endian

@@ -10,9 +10,9 @@
 //
 // The latest record of a key and recipient is its state; a resumed run
 // appends to the same file. [Open] reads it into a compact index that
-// [File.Pending] consults (past a quarter of a million recipients, mostly
-// in an unlinked temporary file beside the journal, so that a run's memory
-// does not grow with the journal); [File.Add] appends a record and returns a
+// [File.Pending] consults (past some 65,000 recipients, mostly in an
+// unlinked temporary file beside the journal, so that a run's memory does
+// not grow with the journal); [File.Add] appends a record and returns a
 // [Commit] to wait on for it to be durable. Records added meanwhile by
 // other goroutines share one synchronous write (group commit). After a
 // crash, even SIGKILL, every record whose Commit was done is in the file; a
