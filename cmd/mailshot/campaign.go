@@ -113,7 +113,8 @@ func mailshotVersion() string {
 }
 
 // defaultJournal is where a campaign's journal lives unless --journal says
-// otherwise: beside the data file, named after the data and the template,
+// otherwise: beside the data file (beside the template directory when the
+// data is inside it, as in the starter kit), named after the data and the template,
 // with a hash of their full names, so the same campaign finds it from any
 // directory and no other campaign does.
 func (c *campaign) defaultJournal() string {
@@ -123,7 +124,14 @@ func (c *campaign) defaultJournal() string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	base := func(p string) string { return strings.TrimSuffix(filepath.Base(p), filepath.Ext(p)) }
-	return filepath.Join(filepath.Dir(c.Data),
+	dir := filepath.Dir(c.Data)
+	if rel, err := filepath.Rel(c.Template, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		// The data is in the template directory, as in the starter kit;
+		// nothing is written among a template's files, so the journal
+		// goes beside that directory.
+		dir = filepath.Dir(c.Template)
+	}
+	return filepath.Join(dir,
 		fmt.Sprintf("%s.%s-%s.journal.jsonl", base(c.Data), base(c.Template), hex.EncodeToString(sum[:4])))
 }
 

@@ -372,3 +372,30 @@ func TestInvalidRowsFromAnotherDirectory(t *testing.T) {
 		t.Errorf("report --failed-csv alone: %d\n%s", status, errOut)
 	}
 }
+
+// The starter kit keeps its recipients beside its template, as `mailshot
+// init` writes them: the default journal cannot go beside the data, inside
+// the template directory (an input), so it goes beside that directory, and
+// a second run finds it there.
+func TestDefaultJournalForDataInsideTheTemplate(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	kit := copyTemplate(t, root, "kit")
+	peopleCSV(t, kit, 3)
+	t.Chdir(root)
+	for run := 1; run <= 2; run++ {
+		out, errOut, status := runCLI(t, context.Background(), "send", "-t", "kit", "-d", "kit/people.csv", "--smtp", "smtp://"+srv.Addr)
+		if status != exitOK {
+			t.Fatalf("run %d: %d\n%s%s", run, status, out, errOut)
+		}
+	}
+	if n := len(srv.Messages()); n != 3 {
+		t.Errorf("server has %d messages after two runs, want 3", n)
+	}
+	if inKit, _ := filepath.Glob(filepath.Join(kit, "*.journal.jsonl")); len(inKit) != 0 {
+		t.Errorf("journal inside the template directory: %v", inKit)
+	}
+	if beside, _ := filepath.Glob(filepath.Join(root, "*.journal.jsonl")); len(beside) != 1 {
+		t.Errorf("journals beside the template directory: %v, want 1", beside)
+	}
+}
