@@ -70,10 +70,21 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	if m.MessageID == "" {
 		m.MessageID = c.newMessageID(domainOf(m.From.Address))
 	}
-	header, err := m.appendHeaders(make([]byte, 0, 1024))
-	if err != nil {
-		return fmt.Errorf("merge: row %d: %w", m.Row, err)
+	// The header fields Render encoded, when m still holds what they were
+	// encoded from; Date and Message-ID go between them as they are written.
+	fields, split := []byte(nil), 0
+	if h := m.header; h.matches(m) {
+		fields, split = h.fields, h.split
+		if err := checkMessageID(m.MessageID); err != nil {
+			return fmt.Errorf("merge: row %d: %w", m.Row, err)
+		}
+	} else {
+		var err error
+		if fields, split, err = m.appendFields(make([]byte, 0, 1024)); err != nil {
+			return fmt.Errorf("merge: row %d: %w", m.Row, err)
+		}
 	}
+	header := headerParts{date: m.Date, id: m.MessageID, fields: fields, split: split}
 	body, err := c.body(m)
 	if err != nil {
 		return fmt.Errorf("merge: row %d: %w", m.Row, err)
@@ -81,7 +92,7 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	if c.DKIM != nil {
 		// The signature covers the whole message: compose it first.
 		var msg bytes.Buffer
-		msg.Grow(len(header) + len(m.Text) + len(m.HTML) + 2048)
+		msg.Grow(header.size() + len(m.Text) + len(m.HTML) + 2048)
 		writeMessage(&msg, header, body)
 		sig, err := c.DKIM.sign(msg.Bytes(), domainOf(m.From.Address))
 		if err != nil {
@@ -103,7 +114,7 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	var mw messageWriter
 	bw, ok := w.(*bytes.Buffer)
 	if ok {
-		bw.Grow(len(header) + m.bodySizeHint())
+		bw.Grow(header.size() + m.bodySizeHint())
 		mw = bw
 	} else {
 		mw = bufio.NewWriter(w)
@@ -136,11 +147,27 @@ func (m *Message) bodySizeHint() int {
 	return n
 }
 
+// headerParts is the header fields of a message, as appendHeaderFields
+// takes them.
+type headerParts struct {
+	date   time.Time
+	id     string
+	fields []byte
+	split  int
+}
+
+// size is at least how many octets the header fields take, with
+// MIME-Version.
+func (h headerParts) size() int {
+	return len(h.fields) + len(h.id) + 128
+}
+
 // writeMessage writes the header fields header, MIME-Version and the
 // entity body to w.
-func writeMessage(w messageWriter, header []byte, body *entity) {
-	w.Write(header)
-	w.WriteString("MIME-Version: 1.0\r\n")
+func writeMessage(w messageWriter, header headerParts, body *entity) {
+	// In w's own free space, when it has room: no copy is made.
+	b := appendHeaderFields(w.AvailableBuffer(), header.date, header.id, header.fields, header.split)
+	w.Write(append(b, "MIME-Version: 1.0\r\n"...))
 	body.write(w)
 	if body.children == nil && body.part == nil &&
 		(body.encoding == encodingBase64 || !strings.HasSuffix(body.text, "\n") && !strings.HasSuffix(body.text, "\r")) {
@@ -154,6 +181,9 @@ func writeMessage(w messageWriter, header []byte, body *entity) {
 type messageWriter interface {
 	io.Writer
 	io.StringWriter
+	// AvailableBuffer returns an empty buffer with the writer's free
+	// space as its capacity, to append to and pass to Write.
+	AvailableBuffer() []byte
 }
 
 func (c *Composer) now() time.Time {
@@ -221,6 +251,39 @@ func asciiHeader(name string) bool {
 // From, To, Cc, Reply-To, Subject, Message-ID, then Headers in their order.
 // Bcc is never written. Date and Message-ID are left out when unset.
 func (m *Message) appendHeaders(b []byte) ([]byte, error) {
+	fields, split, err := m.appendFields(nil)
+	if err != nil {
+		return b, err
+	}
+	return appendHeaderFields(b, m.Date, m.MessageID, fields, split), nil
+}
+
+// appendHeaderFields appends the header fields of a message to b: Date
+// (unless date is zero), fields[:split], Message-ID (unless id is empty)
+// and fields[split:], where fields is what appendFields returns, split
+// where it says, and id a valid Message-ID (see checkMessageID). Neither
+// field can be folded, so that each is written as appendHeader would.
+func appendHeaderFields(b []byte, date time.Time, id string, fields []byte, split int) []byte {
+	if !date.IsZero() {
+		b = append(b, "Date: "...)
+		b = date.AppendFormat(b, time.RFC1123Z)
+		b = append(b, '\r', '\n')
+	}
+	b = append(b, fields[:split]...)
+	if id != "" {
+		b = append(b, "Message-ID: <"...)
+		b = append(b, id...)
+		b = append(b, '>', '\r', '\n')
+	}
+	return append(b, fields[split:]...)
+}
+
+// appendFields appends m's header fields other than Date and Message-ID to
+// b, in the order of appendHeaders, and returns b and the offset in it
+// where Message-ID goes, before Headers. It checks m.MessageID, unless it
+// is empty, where appendHeaders writes it, so that it fails as
+// appendHeaders does.
+func (m *Message) appendFields(b []byte) ([]byte, int, error) {
 	var err error
 	add := func(name, value string) {
 		if err == nil {
@@ -243,11 +306,8 @@ func (m *Message) appendHeaders(b []byte) ([]byte, error) {
 		}
 		add(name, formatAddressList(name, list))
 	}
-	if !m.Date.IsZero() {
-		add("Date", m.Date.Format(time.RFC1123Z))
-	}
 	if m.From == nil {
-		return b, errors.New("message has no From address")
+		return b, 0, errors.New("message has no From address")
 	}
 	addrs("From", []*mail.Address{m.From})
 	addrs("To", m.To)
@@ -262,36 +322,121 @@ func (m *Message) appendHeaders(b []byte) ([]byte, error) {
 	// is a spam sign (SpamAssassin's MISSING_SUBJECT).
 	if err == nil {
 		if err = checkHeaderText(m.Subject); err != nil {
-			return b, fmt.Errorf("Subject header %w", err)
+			return b, 0, fmt.Errorf("Subject header %w", err)
 		}
 		add("Subject", encodeUnstructured("Subject", m.Subject))
 	}
+	split := len(b)
 	if m.MessageID != "" && err == nil {
 		if err = checkMessageID(m.MessageID); err != nil {
-			return b, err
+			return b, split, err
 		}
-		add("Message-ID", "<"+m.MessageID+">")
 	}
 	for _, f := range m.Headers {
 		if err != nil {
 			break
 		}
 		if why := reservedHeader(f.Name); why != "" {
-			return b, fmt.Errorf("the %s header %s", f.Name, why)
+			return b, split, fmt.Errorf("the %s header %s", f.Name, why)
 		}
 		if asciiHeader(f.Name) {
 			if err = checkASCIIHeader(f.Value); err != nil {
-				return b, fmt.Errorf("%s header %w", f.Name, err)
+				return b, split, fmt.Errorf("%s header %w", f.Name, err)
 			}
 			add(f.Name, f.Value)
 			continue
 		}
 		if err = checkHeaderText(f.Value); err != nil {
-			return b, fmt.Errorf("%s header %w", f.Name, err)
+			return b, split, fmt.Errorf("%s header %w", f.Name, err)
 		}
 		add(f.Name, encodeUnstructured(f.Name, f.Value))
 	}
-	return b, err
+	return b, split, err
+}
+
+// encodedHeader is a Message's header fields other than Date and
+// Message-ID, encoded by Render for Compose (see appendFields), with every
+// value they were encoded from: Compose uses them only while the Message
+// holds the same values (see matches), so that a caller may change any
+// field between Render and Compose. It is never modified once made, and
+// may be shared by copies of a Message.
+type encodedHeader struct {
+	fields []byte
+	split  int      // where Message-ID goes in fields
+	key    []string // see appendHeaderKey
+	counts [5]int   // lengths of To, Cc, Bcc, ReplyTo and Headers
+}
+
+// encodeHeader encodes m's header fields other than Date and Message-ID,
+// failing as Compose would on what m holds, and keeps them for Compose.
+func (m *Message) encodeHeader() error {
+	m.header = nil
+	fields, split, err := m.appendFields(make([]byte, 0, 512))
+	if err != nil {
+		return err
+	}
+	m.header = &encodedHeader{
+		fields: fields,
+		split:  split,
+		key:    appendHeaderKey(make([]string, 0, 3+2*(len(m.To)+len(m.Cc)+len(m.Bcc)+len(m.ReplyTo)+len(m.Headers))), m),
+		counts: headerCounts(m),
+	}
+	return nil
+}
+
+// appendHeaderKey appends to key every value of m that appendFields
+// encodes or checks, except m.MessageID: the From display name and
+// address; those of To, Cc, Bcc and Reply-To; Subject; and the name and
+// value of each of Headers. m.From must not be nil.
+func appendHeaderKey(key []string, m *Message) []string {
+	key = append(key, m.From.Name, m.From.Address)
+	for _, list := range [...][]*mail.Address{m.To, m.Cc, m.Bcc, m.ReplyTo} {
+		for _, a := range list {
+			key = append(key, a.Name, a.Address)
+		}
+	}
+	key = append(key, m.Subject)
+	for _, f := range m.Headers {
+		key = append(key, f.Name, f.Value)
+	}
+	return key
+}
+
+// headerCounts returns the lengths of m's lists of header values, which
+// with appendHeaderKey's strings tell every value apart.
+func headerCounts(m *Message) [5]int {
+	return [5]int{len(m.To), len(m.Cc), len(m.Bcc), len(m.ReplyTo), len(m.Headers)}
+}
+
+// matches reports whether h was encoded from the values m holds now:
+// appendFields would append h.fields for m. It allocates nothing.
+func (h *encodedHeader) matches(m *Message) bool {
+	if h == nil || m.From == nil || h.counts != headerCounts(m) {
+		return false
+	}
+	k := h.key
+	if k[0] != m.From.Name || k[1] != m.From.Address {
+		return false
+	}
+	k = k[2:]
+	for _, list := range [...][]*mail.Address{m.To, m.Cc, m.Bcc, m.ReplyTo} {
+		for _, a := range list {
+			if k[0] != a.Name || k[1] != a.Address {
+				return false
+			}
+			k = k[2:]
+		}
+	}
+	if k[0] != m.Subject {
+		return false
+	}
+	k = k[1:]
+	for i, f := range m.Headers {
+		if k[2*i] != f.Name || k[2*i+1] != f.Value {
+			return false
+		}
+	}
+	return true
 }
 
 // checkMessageID reports why id cannot be a Message-ID: it must look like
@@ -426,16 +571,70 @@ func partEntity(p *Part, disposition string) (*entity, error) {
 // empty, is the type parameter multipart/related requires (RFC 2387).
 func (c *Composer) multipart(subtype string, children []*entity, typ string) (*entity, error) {
 	boundary := c.newBoundary()
-	params := map[string]string{"boundary": boundary}
-	if typ != "" {
-		params["type"] = typ
-	}
-	ctype := mime.FormatMediaType("multipart/"+subtype, params)
+	ctype := formatMultipartType(subtype, boundary, typ)
 	if ctype == "" || len(boundary) > 70 {
 		return nil, fmt.Errorf("%q is not a valid multipart boundary", boundary)
 	}
 	h, err := appendHeader(nil, "Content-Type", ctype)
 	return &entity{header: h, boundary: boundary, children: children}, err
+}
+
+// formatMultipartType returns the media type multipart/subtype with the
+// parameters boundary and, unless typ is empty, type, as
+// mime.FormatMediaType formats them; without its map, for a boundary and a
+// type of printable ASCII other than space and a lower-case subtype.
+func formatMultipartType(subtype, boundary, typ string) string {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c <= ' ' || c > '~' {
+				return false
+			}
+		}
+		return s != ""
+	}
+	if !plain(boundary) || typ != "" && !plain(typ) || !plain(subtype) || strings.ToLower(subtype) != subtype {
+		params := map[string]string{"boundary": boundary}
+		if typ != "" {
+			params["type"] = typ
+		}
+		return mime.FormatMediaType("multipart/"+subtype, params)
+	}
+	if strings.ContainsAny(subtype, mimeTSpecials) {
+		return ""
+	}
+	b := make([]byte, 0, len("multipart/; boundary=\"\"; type=\"\"")+len(subtype)+2*len(boundary)+2*len(typ))
+	b = append(b, "multipart/"...)
+	b = append(b, subtype...)
+	b = appendMediaParam(b, "boundary", boundary)
+	if typ != "" {
+		b = appendMediaParam(b, "type", typ)
+	}
+	return string(b)
+}
+
+// mimeTSpecials are the characters that cannot stand in a MIME token
+// (RFC 2045 section 5.1).
+const mimeTSpecials = `()<>@,;:\"/[]?=`
+
+// appendMediaParam appends the parameter "; name=value" to b as
+// mime.FormatMediaType does: value as it is when it is a token, else
+// quoted with a backslash before each quote and backslash. value must be
+// printable ASCII other than space, not empty.
+func appendMediaParam(b []byte, name, value string) []byte {
+	b = append(b, "; "...)
+	b = append(b, name...)
+	b = append(b, '=')
+	if !strings.ContainsAny(value, mimeTSpecials) {
+		return append(b, value...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, value[i])
+	}
+	return append(b, '"')
 }
 
 // write writes e's header fields, a blank line and its body to w.
@@ -450,10 +649,14 @@ func (e *entity) write(w messageWriter) {
 			if i > 0 {
 				w.WriteString("\r\n")
 			}
-			w.WriteString("--" + e.boundary + "\r\n")
+			w.WriteString("--")
+			w.WriteString(e.boundary)
+			w.WriteString("\r\n")
 			child.write(w)
 		}
-		w.WriteString("\r\n--" + e.boundary + "--\r\n")
+		w.WriteString("\r\n--")
+		w.WriteString(e.boundary)
+		w.WriteString("--\r\n")
 	default:
 		writeText(w, e.encoding, e.text)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // benchTemplate copies the announcement template into a new directory with
@@ -137,4 +138,28 @@ func BenchmarkPreview(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkCompose composes one rendered message of the sample template
+// again and again, with a new Date and Message-ID each time as a send
+// has, into a reused buffer.
+func BenchmarkCompose(b *testing.B) {
+	tmpl, _ := benchTemplate(b, false)
+	cols := NewColumns(sampleColumns)
+	rec := &Record{File: "recipients.csv", Row: 2, Columns: cols, Values: sampleRows[1]}
+	m, err := tmpl.Render(rec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c Composer
+	var out bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Date, m.MessageID = time.Time{}, ""
+		out.Reset()
+		if err := c.Compose(&out, m); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

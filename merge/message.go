@@ -44,6 +44,8 @@ type Message struct {
 	Inline []*Part
 	// Attachments holds the attached files.
 	Attachments []*Part
+
+	header *encodedHeader // encoded by Render for Compose; nil: not encoded
 }
 
 // HeaderField is one header field of a Message other than those Message has

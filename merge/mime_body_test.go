@@ -236,3 +236,39 @@ func FuzzQuotedPrintableSameAsBefore(f *testing.F) {
 		}
 	})
 }
+
+// referenceQPLength is qpLength as it was first written, an octet at a
+// time.
+func referenceQPLength(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c == '=' || c < ' ' && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			n += 3
+		} else {
+			n++
+		}
+	}
+	return n + n/75*3
+}
+
+// FuzzQPLengthSameAsBefore compares qpLength, eight octets at a time, with
+// its first version, on any input and on every octet in every position of
+// a word.
+func FuzzQPLengthSameAsBefore(f *testing.F) {
+	for _, seed := range []string{
+		"", "=", "a=b\tc\r\nd", "\x00\x08\x09\x0a\x0b\x0c\x0d\x0e\x1f\x20\x7e\x7f\x80\xff", "Grüße 🎟",
+		strings.Repeat("<td style=\"padding:0\">", 9), "\x3d\xbd\x89\x8a\x8d\x9f\xa0\xff\x7f\xfe",
+	} {
+		f.Add(seed)
+	}
+	for c := range 256 {
+		for pos := range 9 {
+			f.Add(strings.Repeat("x", pos) + string([]byte{byte(c)}) + strings.Repeat("y", 16-pos))
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := qpLength(s), referenceQPLength(s); got != want {
+			t.Fatalf("qpLength(%q) = %d, before %d", s, got, want)
+		}
+	})
+}

@@ -498,7 +498,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 	m.Inline, m.Attachments = st.inline, st.attachments
 	// Encode the header fields once now, so that Compose cannot fail on
 	// what the data holds.
-	if _, err := m.appendHeaders(nil); err != nil {
+	if err := m.encodeHeader(); err != nil {
 		return nil, rowError("", err)
 	}
 	return m, nil
