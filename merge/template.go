@@ -111,6 +111,10 @@ type Template struct {
 	// are on every render, checked before executing (see rewrite).
 	textAlways, htmlAlways []string
 
+	// textCompiled and htmlCompiled are the bodies compiled to run
+	// without reflection (see template_exec.go), or nil.
+	textCompiled, htmlCompiled *compiledTemplate
+
 	// textSize and htmlSize are how much room to make when rendering
 	// the bodies: their templates' sizes plus a quarter.
 	textSize, htmlSize int
@@ -144,6 +148,8 @@ type headerTemplate struct {
 	tmpl    *texttemplate.Template
 	columns []string // columns the value names
 	always  []string // columns printed as they are, checked before executing
+	// compiled is tmpl compiled to run without reflection, or nil.
+	compiled *compiledTemplate
 	// constant, for a value without actions, holds it as set into a
 	// message once by LoadTemplate; rendering copies it from there.
 	constant *Message
@@ -246,6 +252,16 @@ func LoadTemplate(dir string, opts TemplateOptions) (*Template, error) {
 		var escErr *htmltemplate.Error
 		if errors.As(err, &escErr) {
 			return nil, fmt.Errorf("merge: %w", err)
+		}
+		// Escaped now: its tree holds html/template's escapers.
+		t.htmlCompiled = compileTree(t.html.Tree, true)
+	}
+	if t.text != nil {
+		t.textCompiled = compileTree(t.text.Tree, false)
+	}
+	for _, h := range t.headers {
+		if h.constant == nil {
+			h.compiled = compileTree(h.tmpl.Tree, false)
 		}
 	}
 	return t, nil
@@ -414,6 +430,18 @@ func (t *Template) Render(rec *Record) (*Message, error) {
 // a few thousand loop iterations or one write, and returns an error that
 // wraps ctx.Err() and is not a *RowError.
 func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, error) {
+	m, err := t.render(ctx, rec, true)
+	if errors.Is(err, errNotCompiled) {
+		// Let text/template say what is wrong (see template_exec.go).
+		m, err = t.render(ctx, rec, false)
+	}
+	return m, err
+}
+
+// render is RenderContext; with compiled, it runs the compiled form of
+// each template that has one, and returns errNotCompiled if one of them
+// meets an error.
+func (t *Template) render(ctx context.Context, rec *Record, compiled bool) (*Message, error) {
 	rowError := func(column string, err error) error {
 		return &RowError{File: rec.File, Row: rec.Row, Column: column, Err: err}
 	}
@@ -458,7 +486,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 			continue
 		}
 		w.b.Reset()
-		if err := execute(h.tmpl, w, data, h.always); err != nil {
+		if err := t.execute(h.tmpl, h.compiled, compiled, w, data, h.always); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
 		if err := h.set(m, strings.Trim(w.b.String(), " \t")); err != nil {
@@ -481,7 +509,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 	if t.text != nil {
 		w := &renderWriter{st: st}
 		w.b.Grow(t.textSize)
-		if err := execute(t.text, w, data, t.textAlways); err != nil {
+		if err := t.execute(t.text, t.textCompiled, compiled, w, data, t.textAlways); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
 		m.Text = w.b.String()
@@ -490,7 +518,7 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 		st.file = t.htmlFile
 		w := &renderWriter{st: st}
 		w.b.Grow(t.htmlSize)
-		if err := execute(t.html, w, data, t.htmlAlways); err != nil {
+		if err := t.execute(t.html, t.htmlCompiled, compiled, w, data, t.htmlAlways); err != nil {
 			return nil, t.execError(ctx, rec, err)
 		}
 		m.HTML = w.b.String()
@@ -509,11 +537,16 @@ func (t *Template) RenderContext(ctx context.Context, rec *Record) (*Message, er
 // prints as they are at its top (see rewrite), is empty or blank. Such a
 // row is invalid; the template runs all the same, so that a problem of an
 // action before is the one reported, as when every action checked itself.
-func execute(tmpl interface {
+// With useCompiled, it runs c, tmpl's compiled form, if tmpl has one.
+func (t *Template) execute(tmpl interface {
 	Execute(io.Writer, any) error
-}, w io.Writer, data map[string]string, always []string) error {
+}, c *compiledTemplate, useCompiled bool, w *renderWriter, data map[string]string, always []string) error {
 	blank := printable(data, always)
-	if err := tmpl.Execute(w, data); err != nil {
+	if c != nil && useCompiled {
+		if err := c.execute(t, w, data); err != nil {
+			return err
+		}
+	} else if err := tmpl.Execute(w, data); err != nil {
 		return err
 	}
 	return blank
@@ -535,6 +568,9 @@ func printable(data map[string]string, columns []string) error {
 func (t *Template) execError(ctx context.Context, rec *Record, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("merge: %s:%d: rendering stopped: %w", rec.File, rec.Row, ctx.Err())
+	}
+	if errors.Is(err, errNotCompiled) {
+		return err
 	}
 	var le *LimitError
 	if errors.As(err, &le) {
