@@ -27,6 +27,12 @@ import (
 // [Commit] to wait on; a caller that must not go on before its record is on
 // disk (a sender before a message's body) waits for it.
 //
+// An intent is written at once, since a message's body waits for it. Any
+// other record (an outcome) waits up to defaultLazyDelay for an intent or a
+// [Commit.Wait] to share its write: at one connection, the outcome of
+// one message and the intent of the one after next then take one write
+// instead of two.
+//
 // On open the whole file is read into a compact index, which
 // [File.Pending] consults to resume a run: a hash of every recipient and
 // of its latest status and fingerprint, in memory for a small journal,
@@ -44,7 +50,8 @@ type File struct {
 	seed seed
 
 	mu       sync.Mutex
-	cond     *sync.Cond      // signals the flusher: a batch to write, or closing
+	kick     chan struct{}   // a token for the flusher: cur became urgent, closing, or an error
+	lazy     *time.Timer     // fires lazyDelay after a group of outcomes alone began
 	index    *keyindex.Index // recipient hash -> status<<56 | fingerprint hash
 	totals   [statusCount]int
 	opened   time.Time       // when Open was called
@@ -53,14 +60,25 @@ type File struct {
 	campaign json.RawMessage // the header, or nil
 	buf      []byte          // encoded records of cur, not yet written
 	cur      *Commit         // group being filled, nil when buf is empty
+	urgent   bool            // cur is to be written at once (see enqueue)
 	last     *Commit         // most recent group, to wait for everything added
 	err      error           // first write, sync or index error; later appends fail with it
 	closing  bool
 	stopped  chan struct{} // closed when the flusher returns
 
+	// lazyDelay is defaultLazyDelay, except for tests, which may set it
+	// before the first record.
+	lazyDelay time.Duration
 	// syncs counts fsync calls, so that tests see group commit at work.
 	syncs atomic.Int64
 }
+
+// defaultLazyDelay is how long a group holding no intent waits at most for one
+// (or for Commit.Wait, Sync or Close) before it is written anyway: how much
+// later than at once an outcome, alone, is durable and told. Intents come
+// every transaction while a run sends, so the delay is met only when
+// sending pauses.
+const defaultLazyDelay = 2 * time.Millisecond
 
 // Commit is the group of records that one synchronous write makes durable:
 // a handle, returned by [File.Add], to wait on. Groups are written one after
@@ -68,19 +86,29 @@ type File struct {
 type Commit struct {
 	done chan struct{} // closed when durable or failed
 	err  error         // set before done is closed
+	j    *File
 }
 
 // Done returns a channel closed once the records are durable, or could not
-// be made so (see Err).
+// be made so (see Err). Waiting on it does not hurry the write: a group
+// with an intent is written at once, others within defaultLazyDelay (see
+// Wait).
 func (c *Commit) Done() <-chan struct{} { return c.done }
 
 // Err returns, once Done is closed, nil if the records are durable, or why
 // they are not.
 func (c *Commit) Err() error { return c.err }
 
-// Wait waits until the records are durable and returns Err, or returns
-// ctx's error first.
+// Wait has the records written at once, if they are still waiting for
+// company, and waits until they are durable; it returns Err, or ctx's error
+// first.
 func (c *Commit) Wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	c.j.hurry(c)
 	select {
 	case <-c.done:
 		return c.err
@@ -130,10 +158,14 @@ func indexOpen(path string, o keyindex.Options) (*File, error) {
 		f:       f,
 		seed:    newSeed(),
 		index:   keyindex.New(o),
+		kick:    make(chan struct{}, 1),
+		lazy:    time.NewTimer(defaultLazyDelay),
 		stopped: make(chan struct{}),
 		opened:  time.Now(),
+
+		lazyDelay: defaultLazyDelay,
 	}
-	j.cond = sync.NewCond(&j.mu)
+	j.lazy.Stop()
 	end, err := j.load()
 	if err == nil {
 		j.out, err = newAppender(f, end)
@@ -379,33 +411,84 @@ func (j *File) Add(r *Record) (*Commit, error) {
 	}
 	if err := j.remember(r); err != nil {
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		j.wake() // the group waiting fails now
 		return nil, j.err
 	}
 	j.buf = appendRecord(j.buf, r)
 	j.used = true
-	if j.cur == nil {
-		j.cur = &Commit{done: make(chan struct{})}
-		j.last = j.cur
-		j.cond.Signal()
-	}
-	return j.cur, nil
+	return j.enqueue(r.Status == Intent), nil
 }
 
-// flusher writes and syncs batches, one at a time, until Close.
+// enqueue returns the group that the records just put in buf belong to,
+// and sees that the flusher writes it: at once if urgent (an intent, which
+// a message's body waits for), else when a later record is urgent or
+// j.lazyDelay after the group began, whichever comes first. Called with mu
+// held.
+func (j *File) enqueue(urgent bool) *Commit {
+	if j.cur == nil {
+		j.cur = &Commit{done: make(chan struct{}), j: j}
+		j.last = j.cur
+		if !urgent {
+			j.lazy.Reset(j.lazyDelay)
+		}
+	}
+	if urgent && !j.urgent {
+		j.urgent = true
+		j.wake()
+	}
+	return j.cur
+}
+
+// wake gives the flusher a token, unless it has one already.
+func (j *File) wake() {
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+}
+
+// hurry makes c due at once if it is still being filled.
+func (j *File) hurry(c *Commit) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cur == c && !j.urgent {
+		j.urgent = true
+		j.wake()
+	}
+}
+
+// due reports whether the flusher has work: a group to write now, or, when
+// closing with nothing left, to return. late says that the lazy timer
+// fired. Called with mu held.
+func (j *File) due(late bool) bool {
+	if j.cur == nil {
+		return j.closing
+	}
+	return j.urgent || late || j.closing || j.err != nil
+}
+
+// flusher writes and syncs groups, one at a time, until Close.
 func (j *File) flusher() {
 	defer close(j.stopped)
 	var spare []byte
 	for {
 		j.mu.Lock()
-		for j.cur == nil && !j.closing {
-			j.cond.Wait()
+		for late := false; !j.due(late); {
+			j.mu.Unlock()
+			select {
+			case <-j.kick:
+			case <-j.lazy.C:
+				late = true
+			}
+			j.mu.Lock()
 		}
 		b, data := j.cur, j.buf
 		if b == nil {
 			j.mu.Unlock()
 			return
 		}
-		j.cur, j.buf = nil, spare[:0]
+		j.cur, j.buf, j.urgent = nil, spare[:0], false
+		j.lazy.Stop()
 		failed := j.err
 		j.mu.Unlock()
 
@@ -426,8 +509,9 @@ func (j *File) flusher() {
 	}
 }
 
-// Sync waits until every record added so far is durable. It fails if one
-// is not, or if the journal takes no more records (see Err).
+// Sync has every record added so far written at once and waits until it
+// is durable. It fails if one is not, or if the journal takes no more
+// records (see Err).
 func (j *File) Sync(ctx context.Context) error {
 	j.mu.Lock()
 	c := j.last
@@ -449,9 +533,10 @@ func (j *File) Close() error {
 		return nil
 	}
 	j.closing = true
-	j.cond.Signal()
+	j.wake()
 	j.mu.Unlock()
 	<-j.stopped
+	j.lazy.Stop()
 	err := j.err
 	if cerr := j.out.close(); cerr != nil && err == nil {
 		err = fmt.Errorf("journal %s: close: %w", j.path, cerr)
@@ -516,6 +601,7 @@ func (j *File) Pending(key string, to []string, fingerprint string, p ResumePoli
 		if err != nil {
 			if j.err == nil {
 				j.err = fmt.Errorf("journal %s: %w", j.path, err)
+				j.wake() // the group waiting fails now
 			}
 			return Resume{Unknown: len(to)}
 		}

@@ -78,12 +78,7 @@ func (j *File) SetCampaign(campaign any) (*Commit, error) {
 	j.used = true
 	j.campaign = b
 	j.buf = append(append(append(j.buf, headerStart...), b...), "}\n"...)
-	if j.cur == nil {
-		j.cur = &Commit{done: make(chan struct{})}
-		j.last = j.cur
-		j.cond.Signal()
-	}
-	return j.cur, nil
+	return j.enqueue(true), nil
 }
 
 // A Stamp is a number of recipients sent through one relay within one
