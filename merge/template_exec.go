@@ -208,25 +208,32 @@ func (c *compiler) list(l *parse.ListNode) ([]step, bool) {
 	return steps, true
 }
 
-// escapers are the html/template escapers compiled here, by the names
-// html/template gives them in an escaped tree.
-var escapers = map[string]func(value) value{
-	"_html_template_htmlescaper":   htmlEscaper,
-	"_html_template_attrescaper":   htmlEscaper, // the same for all but HTML values, which rows never hold
-	"_html_template_rcdataescaper": htmlEscaper, // likewise
-	"_html_template_urlescaper":    func(v value) value { return value{s: processURL(v.String(), v.kind == urlValue)} },
-	"_html_template_urlnormalizer": func(v value) value { return value{s: processURL(v.String(), true)} },
-	"_html_template_urlfilter":     urlFilter,
+// escaper returns the html/template escaper compiled here by the name
+// html/template gives it in an escaped tree, or nil.
+func escaper(name string) func(value) value {
+	switch name {
+	case "_html_template_htmlescaper",
+		"_html_template_attrescaper",   // the same for all but HTML values, which rows never hold
+		"_html_template_rcdataescaper": // likewise
+		return htmlEscaper
+	case "_html_template_urlescaper":
+		return func(v value) value { return value{s: processURL(v.String(), v.kind == urlValue)} }
+	case "_html_template_urlnormalizer":
+		return func(v value) value { return value{s: processURL(v.String(), true)} }
+	case "_html_template_urlfilter":
+		return urlFilter
+	}
+	return nil
 }
 
-// endsInEscaper reports whether p's last command is one of escapers.
+// endsInEscaper reports whether p's last command is an escaper compiled here.
 func endsInEscaper(p *parse.PipeNode) bool {
 	if p == nil || len(p.Cmds) == 0 {
 		return false
 	}
 	last := p.Cmds[len(p.Cmds)-1]
 	id, ok := last.Args[0].(*parse.IdentifierNode)
-	return ok && escapers[id.Ident] != nil
+	return ok && escaper(id.Ident) != nil
 }
 
 func (c *compiler) pipe(p *parse.PipeNode) (expr, bool) {
@@ -379,7 +386,7 @@ func (c *compiler) call(name string, args []expr, prev *expr) (expr, bool) {
 		}}, true
 	}
 
-	if esc := escapers[name]; esc != nil {
+	if esc := escaper(name); esc != nil {
 		if !c.html || !noRow(1) || len(all) != 1 {
 			return expr{}, false
 		}
@@ -436,17 +443,14 @@ func (c *compiler) call(name string, args []expr, prev *expr) (expr, bool) {
 		if len(all) != 2 || all[0].kind != stringValue || all[1].kind == rowValue {
 			return expr{}, false
 		}
-		col, v := all[0], all[1]
-		return expr{kind: v.kind, eval: func(r *compiledRun) (value, error) {
-			// The column is a constant: computing it first or last is the same.
-			name, err := col.eval(r)
-			if err != nil {
+		return expr{kind: all[1].kind, eval: func(r *compiledRun) (value, error) {
+			// The piped value first, as text/template does: with attach
+			// on both sides the order of the attachments depends on it.
+			var vals [2]value
+			if err := ca.eval(r, vals[:]); err != nil {
 				return value{}, err
 			}
-			out, err := v.eval(r)
-			if err != nil {
-				return value{}, err
-			}
+			name, out := vals[0], vals[1]
 			if out.kind == stringValue && strings.TrimSpace(out.s) == "" {
 				_, err := required(name.s, out.s)
 				return value{}, err

@@ -122,9 +122,20 @@ func compareRenders(t *testing.T, tmpl *Template, rec *Record, what string) (com
 	}
 	h1, _ := m1.appendHeaders(nil)
 	h2, _ := m2.appendHeaders(nil)
-	if string(h1) != string(h2) || m1.Text != m2.Text || m1.HTML != m2.HTML ||
-		len(m1.Inline) != len(m2.Inline) || len(m1.Attachments) != len(m2.Attachments) {
-		t.Fatalf("%s\ncompiled:\n%s\n%s\n%s\ntext/template:\n%s\n%s\n%s", what, h1, m1.Text, m1.HTML, h2, m2.Text, m2.HTML)
+	// parts lists the inline parts and attachments in order.
+	parts := func(m *Message) string {
+		var b strings.Builder
+		for _, p := range m.Inline {
+			fmt.Fprintf(&b, "inline %s %s; ", p.Filename, p.ContentID)
+		}
+		for _, p := range m.Attachments {
+			fmt.Fprintf(&b, "attach %s; ", p.Filename)
+		}
+		return b.String()
+	}
+	if string(h1) != string(h2) || m1.Text != m2.Text || m1.HTML != m2.HTML || parts(m1) != parts(m2) {
+		t.Fatalf("%s\ncompiled:\n%s\n%s\n%s\n%s\ntext/template:\n%s\n%s\n%s\n%s",
+			what, h1, m1.Text, m1.HTML, parts(m1), h2, m2.Text, m2.HTML, parts(m2))
 	}
 	return compiled
 }
