@@ -188,39 +188,60 @@ func TestCompiledSameAsTemplate(t *testing.T) {
 	writeLogo(t, dir)
 	rng := rand.New(rand.NewPCG(7, 11))
 	cols := NewColumns([]string{"a", "b", "c", "email"})
-	var loaded, compiledTemplates, renders, compiledRenders int
-	for range 600 {
+	gen := func() (string, string) {
 		shape := make([]byte, 40)
 		for i := range shape {
 			shape[i] = byte(rng.IntN(256))
 		}
-		txt, html := genTemplate(shape)
+		return genTemplate(shape)
+	}
+	row := func() []string {
+		return []string{
+			compiledValues[rng.IntN(len(compiledValues))],
+			compiledValues[rng.IntN(len(compiledValues))],
+			compiledValues[rng.IntN(len(compiledValues))],
+			"p@example.org",
+		}
+	}
+	c := renderGenerated(t, dir, cols, 600, 6, gen, row)
+	if c.loaded < 400 || c.compiledTemplates < c.loaded/2 || c.compiledRenders < c.renders/4 {
+		t.Errorf("too few ran compiled: %+v", c)
+	}
+}
+
+// generatedCounts says how many generated templates renderGenerated
+// loaded and compiled, and how many of its renders ran compiled.
+type generatedCounts struct {
+	loaded, compiledTemplates, renders, compiledRenders int
+}
+
+// renderGenerated loads n templates from gen in dir and renders each for
+// perTemplate rows from row, compiled and by text/template, failing t at
+// the first difference (see compareRenders).
+func renderGenerated(t *testing.T, dir string, cols *Columns, n, perTemplate int, gen func() (txt, html string), row func() []string) generatedCounts {
+	t.Helper()
+	var c generatedCounts
+	for range n {
+		txt, html := gen()
 		tmpl := loadGenerated(t, dir, txt, html)
 		if tmpl == nil {
 			continue
 		}
-		loaded++
+		c.loaded++
 		if tmpl.allCompiled() {
-			compiledTemplates++
+			c.compiledTemplates++
 		}
-		for range 6 {
-			vals := []string{
-				compiledValues[rng.IntN(len(compiledValues))],
-				compiledValues[rng.IntN(len(compiledValues))],
-				compiledValues[rng.IntN(len(compiledValues))],
-				"p@example.org",
-			}
+		for range perTemplate {
+			vals := row()
 			rec := &Record{File: "people.csv", Row: 2, Columns: cols, Values: vals}
-			renders++
+			c.renders++
 			if compareRenders(t, tmpl, rec, fmt.Sprintf("message.txt:\n%s\nmessage.html:\n%s\nrow: %q", txt, html, vals)) {
-				compiledRenders++
+				c.compiledRenders++
 			}
 		}
 	}
-	t.Logf("%d templates loaded, %d compiled; %d renders, %d ran compiled", loaded, compiledTemplates, renders, compiledRenders)
-	if loaded < 400 || compiledTemplates < loaded/2 || compiledRenders < renders/4 {
-		t.Errorf("too few ran compiled: %d templates loaded, %d compiled; %d renders, %d compiled", loaded, compiledTemplates, renders, compiledRenders)
-	}
+	t.Logf("%d templates loaded, %d compiled; %d renders, %d ran compiled", c.loaded, c.compiledTemplates, c.renders, c.compiledRenders)
+	return c
 }
 
 // FuzzCompiledSameAsTemplate is TestCompiledSameAsTemplate with the

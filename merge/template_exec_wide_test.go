@@ -152,33 +152,17 @@ func TestCompiledWide(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 5))
 	cols := NewColumns([]string{"a", "b", "c", "email", "d"})
 	dvals := []string{"\x00<", "\xff<\xc3", "\xef\xbf\xbe&", "\u00e9\u0301x y", ""}
-	var loaded, compiledTemplates, renders, compiledRenders int
-	for range n {
-		txt, html := wideGen(rng)
-		tmpl := loadGenerated(t, dir, txt, html)
-		if tmpl == nil {
-			continue
-		}
-		loaded++
-		if tmpl.allCompiled() {
-			compiledTemplates++
-		}
-		for range 8 {
-			vals := []string{
-				wideValues[rng.IntN(len(wideValues))],
-				wideValues[rng.IntN(len(wideValues))],
-				wideValues[rng.IntN(len(wideValues))],
-				"p@example.org",
-				dvals[rng.IntN(len(dvals))],
-			}
-			rec := &Record{File: "people.csv", Row: 2, Columns: cols, Values: vals}
-			renders++
-			if compareRenders(t, tmpl, rec, fmt.Sprintf("message.txt:\n%s\nmessage.html:\n%s\nrow: %q", txt, html, vals)) {
-				compiledRenders++
-			}
+	gen := func() (string, string) { return wideGen(rng) }
+	row := func() []string {
+		return []string{
+			wideValues[rng.IntN(len(wideValues))],
+			wideValues[rng.IntN(len(wideValues))],
+			wideValues[rng.IntN(len(wideValues))],
+			"p@example.org",
+			dvals[rng.IntN(len(dvals))],
 		}
 	}
-	t.Logf("%d templates loaded, %d compiled; %d renders, %d ran compiled", loaded, compiledTemplates, renders, compiledRenders)
+	renderGenerated(t, dir, cols, n, 8, gen, row)
 }
 
 // TestCompiledLimits renders generated templates under a small
