@@ -57,11 +57,92 @@ type Composer struct {
 // them, and fails without writing anything when m cannot be written, for
 // example when it has no From address or a header value holds a line break.
 func (c *Composer) Compose(w io.Writer, m *Message) error {
+	header, body, err := c.prepare(m)
+	if err != nil {
+		return err
+	}
+	if c.DKIM != nil {
+		msg, err := c.signed(m, header, body)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(msg); err != nil {
+			return fmt.Errorf("merge: writing message: %w", err)
+		}
+		return nil
+	}
+	// A bytes.Buffer, where messages are usually composed, needs no
+	// buffering and cannot fail.
+	var mw messageWriter
+	bw, ok := w.(*bytes.Buffer)
+	if ok {
+		bw.Grow(header.size() + m.bodySizeHint(true))
+		mw = bw
+	} else {
+		mw = bufio.NewWriter(w)
+	}
+	writeMessage(mw, header, body)
+	if bw, ok := mw.(*bufio.Writer); ok {
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("merge: writing message: %w", err)
+		}
+	}
+	return nil
+}
+
+// Piece is one piece of a message ComposePieces composed.
+type Piece struct {
+	// Octets are the piece's octets.
+	Octets []byte
+	// Shared marks the base64 lines of a template's own file: the same
+	// slice in every message composed from the template, never changed.
+	Shared bool
+}
+
+// ComposePieces composes m as Compose does and returns the message in
+// pieces, whose concatenation is what Compose writes: the message's own
+// octets, and between them, shared, the base64 lines of the template's
+// files, which are then in no message's memory but the template's. A
+// message Compose signs (Composer.DKIM) comes in one piece.
+func (c *Composer) ComposePieces(m *Message) ([]Piece, error) {
+	header, body, err := c.prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	if c.DKIM != nil {
+		msg, err := c.signed(m, header, body)
+		if err != nil {
+			return nil, err
+		}
+		return []Piece{{Octets: msg}}, nil
+	}
+	w := &pieceWriter{own: make([]byte, 0, header.size()+m.bodySizeHint(false))}
+	writeMessage(w, header, body)
+	return w.pieces(), nil
+}
+
+// signed returns the message of header and body with its DKIM-Signature
+// field first.
+func (c *Composer) signed(m *Message, header headerParts, body *entity) ([]byte, error) {
+	// The signature covers the whole message: compose it first.
+	var msg bytes.Buffer
+	msg.Grow(header.size() + m.bodySizeHint(true))
+	writeMessage(&msg, header, body)
+	sig, err := c.DKIM.sign(msg.Bytes(), domainOf(m.From.Address))
+	if err != nil {
+		return nil, fmt.Errorf("merge: row %d: %w", m.Row, err)
+	}
+	return append(sig, msg.Bytes()...), nil
+}
+
+// prepare checks m, sets its Date and Message-ID when they are empty, and
+// returns its header fields and MIME tree, for Compose and ComposePieces.
+func (c *Composer) prepare(m *Message) (headerParts, *entity, error) {
 	if m.From == nil {
-		return errors.New("merge: message has no From address")
+		return headerParts{}, nil, errors.New("merge: message has no From address")
 	}
 	if len(m.Recipients()) == 0 {
-		return errors.New("merge: message has no recipients")
+		return headerParts{}, nil, errors.New("merge: message has no recipients")
 	}
 	if m.Date.IsZero() {
 		// The Date header has whole seconds (RFC 5322 section 3.3).
@@ -76,64 +157,29 @@ func (c *Composer) Compose(w io.Writer, m *Message) error {
 	if h := m.header; h.matches(m) {
 		fields, split = h.fields, h.split
 		if err := checkMessageID(m.MessageID); err != nil {
-			return fmt.Errorf("merge: row %d: %w", m.Row, err)
+			return headerParts{}, nil, fmt.Errorf("merge: row %d: %w", m.Row, err)
 		}
 	} else {
 		var err error
 		if fields, split, err = m.appendFields(make([]byte, 0, 1024)); err != nil {
-			return fmt.Errorf("merge: row %d: %w", m.Row, err)
+			return headerParts{}, nil, fmt.Errorf("merge: row %d: %w", m.Row, err)
 		}
 	}
 	header := headerParts{date: m.Date, id: m.MessageID, fields: fields, split: split}
 	body, err := c.body(m)
 	if err != nil {
-		return fmt.Errorf("merge: row %d: %w", m.Row, err)
+		return headerParts{}, nil, fmt.Errorf("merge: row %d: %w", m.Row, err)
 	}
-	if c.DKIM != nil {
-		// The signature covers the whole message: compose it first.
-		var msg bytes.Buffer
-		msg.Grow(header.size() + len(m.Text) + len(m.HTML) + 2048)
-		writeMessage(&msg, header, body)
-		sig, err := c.DKIM.sign(msg.Bytes(), domainOf(m.From.Address))
-		if err != nil {
-			return fmt.Errorf("merge: row %d: %w", m.Row, err)
-		}
-		if bw, ok := w.(*bytes.Buffer); ok {
-			bw.Grow(len(sig) + msg.Len())
-		}
-		if _, err := w.Write(sig); err != nil {
-			return fmt.Errorf("merge: writing message: %w", err)
-		}
-		if _, err := msg.WriteTo(w); err != nil {
-			return fmt.Errorf("merge: writing message: %w", err)
-		}
-		return nil
-	}
-	// A bytes.Buffer, where messages are usually composed, needs no
-	// buffering and cannot fail.
-	var mw messageWriter
-	bw, ok := w.(*bytes.Buffer)
-	if ok {
-		bw.Grow(header.size() + m.bodySizeHint())
-		mw = bw
-	} else {
-		mw = bufio.NewWriter(w)
-	}
-	writeMessage(mw, header, body)
-	if bw, ok := mw.(*bufio.Writer); ok {
-		if err := bw.Flush(); err != nil {
-			return fmt.Errorf("merge: writing message: %w", err)
-		}
-	}
-	return nil
+	return header, body, nil
 }
 
 // bodySizeHint is about the size of m's body once composed, a little
 // over in the usual case: the text parts in quoted-printable (a sixteenth
 // more; text far from ASCII takes more), a text part made from HTML-only
 // (half the HTML), every file in base64 lines, and room for the MIME
-// headers.
-func (m *Message) bodySizeHint() int {
+// headers; without shared, the template's own files are left out (see
+// ComposePieces).
+func (m *Message) bodySizeHint(shared bool) int {
 	text := len(m.Text)
 	if text == 0 {
 		text = len(m.HTML) / 2
@@ -141,7 +187,10 @@ func (m *Message) bodySizeHint() int {
 	n := 1024 + (text+len(m.HTML))*17/16
 	for _, list := range [][]*Part{m.Inline, m.Attachments} {
 		for _, p := range list {
-			n += 512 + (len(p.Content)+2)/3*4*78/76 + 2
+			n += 512
+			if shared || p.encoded == nil {
+				n += (len(p.Content)+2)/3*4*78/76 + 2
+			}
 		}
 	}
 	return n
@@ -643,6 +692,10 @@ func (e *entity) write(w messageWriter) {
 	w.WriteString("\r\n")
 	switch {
 	case e.part != nil:
+		if pw, ok := w.(*pieceWriter); ok && e.part.encoded != nil {
+			pw.writeShared(e.part.encoded)
+			break
+		}
 		w.Write(e.part.base64())
 	case e.children != nil:
 		for i, child := range e.children {
@@ -660,4 +713,51 @@ func (e *entity) write(w messageWriter) {
 	default:
 		writeText(w, e.encoding, e.text)
 	}
+}
+
+// pieceWriter is the messageWriter of ComposePieces: the message's own
+// octets in one buffer, and where the shared ones go between them.
+type pieceWriter struct {
+	own    []byte
+	shared []sharedAt
+}
+
+// sharedAt is shared octets that go after own[:at].
+type sharedAt struct {
+	at     int
+	octets []byte
+}
+
+func (w *pieceWriter) Write(p []byte) (int, error) {
+	w.own = append(w.own, p...)
+	return len(p), nil
+}
+
+func (w *pieceWriter) WriteString(s string) (int, error) {
+	w.own = append(w.own, s...)
+	return len(s), nil
+}
+
+func (w *pieceWriter) AvailableBuffer() []byte { return w.own[len(w.own):] }
+
+// writeShared adds octets shared between messages, not copied.
+func (w *pieceWriter) writeShared(p []byte) {
+	w.shared = append(w.shared, sharedAt{at: len(w.own), octets: p})
+}
+
+// pieces returns what was written, in order.
+func (w *pieceWriter) pieces() []Piece {
+	out := make([]Piece, 0, 2*len(w.shared)+1)
+	start := 0
+	for _, s := range w.shared {
+		if s.at > start {
+			out = append(out, Piece{Octets: w.own[start:s.at:s.at]})
+		}
+		out = append(out, Piece{Octets: s.octets, Shared: true})
+		start = s.at
+	}
+	if start < len(w.own) || len(out) == 0 {
+		out = append(out, Piece{Octets: w.own[start:]})
+	}
+	return out
 }

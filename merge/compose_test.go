@@ -405,6 +405,7 @@ func TestComposeGolden(t *testing.T) {
 			if !bytes.Equal(b.Bytes(), want) {
 				t.Errorf("composed message differs from %s (run go test -update to accept):\n%s", golden, b.Bytes())
 			}
+			checkPieces(t, m, b.Bytes())
 
 			w := parseWire(t, b.Bytes())
 			if w.structure != tt.structure {
@@ -434,6 +435,45 @@ func TestComposeGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkPieces composes m in pieces and compares them with eml, what
+// Compose wrote: the same octets, and shared pieces exactly where the
+// template's own files go, each holding the template's one copy of them.
+func checkPieces(t *testing.T, m *Message, eml []byte) {
+	t.Helper()
+	pieces, err := testComposer().ComposePieces(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var joined []byte
+	var shared [][]byte
+	for _, p := range pieces {
+		joined = append(joined, p.Octets...)
+		if p.Shared {
+			shared = append(shared, p.Octets)
+		}
+		if len(p.Octets) == 0 {
+			t.Errorf("an empty piece in %d", len(pieces))
+		}
+	}
+	if !bytes.Equal(joined, eml) {
+		t.Fatalf("pieces joined differ from the message Compose wrote:\n%s", joined)
+	}
+	var want [][]byte
+	for _, p := range append(append([]*Part(nil), m.Inline...), m.Attachments...) {
+		if p.encoded != nil {
+			want = append(want, p.encoded)
+		}
+	}
+	if len(shared) != len(want) {
+		t.Fatalf("%d shared pieces, want %d (the template's own files)", len(shared), len(want))
+	}
+	for i := range want {
+		if &shared[i][0] != &want[i][0] || len(shared[i]) != len(want[i]) {
+			t.Errorf("shared piece %d is not the template's copy of its file", i)
+		}
 	}
 }
 

@@ -30,37 +30,42 @@ func (s Stats) Valid() int { return s.Rows - s.Invalid }
 // and encodes the header); Compose only writes what Render checked. It
 // stops at the first error fn returns.
 func (b *Batch) Validate(ctx context.Context, compose bool, fn func(it *Item, eml []byte) error) (Stats, error) {
-	return b.validate(ctx, compose, false, fn)
-}
-
-// validate is Validate; with own, each message is composed into a buffer
-// of its own, which fn may keep, instead of one reused for every message.
-func (b *Batch) validate(ctx context.Context, compose, own bool, fn func(it *Item, eml []byte) error) (Stats, error) {
-	var s Stats
-	composer := b.Composer
-	if composer == nil {
-		composer = &Composer{}
-	}
+	composer := b.composer()
 	var buf bytes.Buffer
-	err := b.Each(ctx, func(it *Item) error {
-		s.Rows++
-		var eml []byte
+	var eml []byte
+	return b.walk(ctx, func(it *Item) {
+		eml = nil
 		if it.Err == nil && compose {
-			if own {
-				buf = bytes.Buffer{}
-			}
 			buf.Reset()
 			if err := composer.Compose(&buf, it.Message); err != nil {
 				b.invalidate(it, err)
 			} else {
 				eml = buf.Bytes()
-				if own && cap(eml) > len(eml)+len(eml)/4 {
-					// The size was underestimated and the buffer grew;
-					// the sender keeps it, so keep no more than needed.
-					eml = bytes.Clone(eml)
-				}
 			}
 		}
+	}, func(it *Item) error {
+		if fn != nil {
+			return fn(it, eml)
+		}
+		return nil
+	})
+}
+
+// composer returns b.Composer, or a zero Composer.
+func (b *Batch) composer() *Composer {
+	if b.Composer == nil {
+		return &Composer{}
+	}
+	return b.Composer
+}
+
+// walk calls prepare and then fn with every row, as Each gives them, and
+// counts what prepare left in them.
+func (b *Batch) walk(ctx context.Context, prepare func(it *Item), fn func(it *Item) error) (Stats, error) {
+	var s Stats
+	err := b.Each(ctx, func(it *Item) error {
+		s.Rows++
+		prepare(it)
 		if it.Record != nil && it.Record.Warning != nil {
 			s.Warnings++
 		}
@@ -75,10 +80,7 @@ func (b *Batch) validate(ctx context.Context, compose, own bool, fn func(it *Ite
 				s.NoUnsubscribe++
 			}
 		}
-		if fn != nil {
-			return fn(it, eml)
-		}
-		return nil
+		return fn(it)
 	})
 	return s, err
 }
@@ -137,20 +139,30 @@ func (b *Batch) Preflight(ctx context.Context, fn func(it *Item) error) (*Checke
 }
 
 // Each is a send's second pass: it renders and composes every row again,
-// in order, and calls fn with each, as Validate does, except that eml is
-// fn's to keep (composed into its own buffer, not copied); rows found invalid
+// in order, and calls fn with each, as Validate does, except that the
+// message comes in pieces (see Composer.ComposePieces), fn's to keep; rows found invalid
 // by the preflight come with Item.Err set again. A row that was valid in
 // the preflight and is invalid now stops the pass with its error: a file
 // changed under the run, and the row would otherwise be lost. Every byte
 // it reads of the data file is checked against the preflight's digest
 // before any row made of it reaches fn: at the first difference the pass
 // stops with an error wrapping ErrDataChanged.
-func (c *Checked) Each(ctx context.Context, fn func(it *Item, eml []byte) error) error {
-	_, err := c.batch.validate(ctx, true, true, func(it *Item, eml []byte) error {
+func (c *Checked) Each(ctx context.Context, fn func(it *Item, msg []Piece) error) error {
+	composer := c.batch.composer()
+	var msg []Piece
+	_, err := c.batch.walk(ctx, func(it *Item) {
+		msg = nil
+		if it.Err == nil {
+			var err error
+			if msg, err = composer.ComposePieces(it.Message); err != nil {
+				c.batch.invalidate(it, err)
+			}
+		}
+	}, func(it *Item) error {
 		if it.Err != nil && !c.invalid[it.Row] {
 			return fmt.Errorf("%w (it was valid when checked: did a file change during the run?)", it.Err)
 		}
-		return fn(it, eml)
+		return fn(it, msg)
 	})
 	return err
 }

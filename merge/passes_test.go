@@ -90,19 +90,27 @@ func TestPreflightThenEach(t *testing.T) {
 		t.Fatalf("preflight saw %d rows, stats %+v", seen, stats)
 	}
 	var rows []string
-	kept := map[int][]byte{} // eml is fn's to keep: later messages leave it alone
+	kept := map[int][]Piece{} // msg is fn's to keep: later messages leave it alone
 	copies := map[int]string{}
-	err = checked.Each(ctx, func(it *Item, eml []byte) error {
+	err = checked.Each(ctx, func(it *Item, msg []Piece) error {
+		var eml []byte
+		for _, p := range msg {
+			eml = append(eml, p.Octets...)
+		}
 		rows = append(rows, fmt.Sprintf("%d:%v:%d:%d", it.Row, it.Err != nil, it.DuplicateOf, len(eml)))
-		if eml != nil {
-			kept[it.Row], copies[it.Row] = eml, string(eml)
+		if msg != nil {
+			kept[it.Row], copies[it.Row] = msg, string(eml)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for row, eml := range kept {
+	for row, msg := range kept {
+		var eml []byte
+		for _, p := range msg {
+			eml = append(eml, p.Octets...)
+		}
 		if string(eml) != copies[row] {
 			t.Errorf("the message of row %d changed after its call", row)
 		}
@@ -116,7 +124,7 @@ func TestPreflightThenEach(t *testing.T) {
 
 	// A file a valid row attaches disappears between the passes.
 	os.Remove(filepath.Join(files, "b.txt"))
-	err = checked.Each(ctx, func(*Item, []byte) error { return nil })
+	err = checked.Each(ctx, func(*Item, []Piece) error { return nil })
 	var re *RowError
 	if !errors.As(err, &re) || re.Row != 4 || !strings.Contains(err.Error(), "valid when checked") {
 		t.Errorf("second pass with a row turned invalid: %v", err)
@@ -185,7 +193,7 @@ func TestSameSizeEditBetweenPasses(t *testing.T) {
 				t.Errorf("Unchanged after a same-size edit: %v", err)
 			}
 			var sent []string
-			err = checked.Each(ctx, func(it *Item, _ []byte) error {
+			err = checked.Each(ctx, func(it *Item, _ []Piece) error {
 				if it.Message != nil {
 					sent = append(sent, MessageKey(it.Message))
 				}

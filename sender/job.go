@@ -3,7 +3,9 @@ package sender
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/mailshot/mailshot/sender/journal"
 	"github.com/mailshot/mailshot/sender/smtp"
@@ -23,16 +25,80 @@ type job struct {
 	utf8Header bool     // the header has raw UTF-8 (RFC 6532)
 }
 
-func newJob(m *Message) *job {
+func newJob(m *Message, shared *sharedScan) *job {
 	j := &job{m: m, to: dedupe(m.To)}
-	if j.eightBit = has8bit(m.Body); j.eightBit {
-		header := m.Body
-		if i := bytes.Index(m.Body, []byte("\r\n\r\n")); i >= 0 {
-			header = m.Body[:i]
+	body := m.body()
+	for _, p := range body {
+		if p.Shared && shared.has8bit(p.Octets) || !p.Shared && has8bit(p.Octets) {
+			j.eightBit = true
+			j.utf8Header = headerHas8bit(body)
+			break
 		}
-		j.utf8Header = has8bit(header)
 	}
 	return j
+}
+
+// sharedScan remembers, for the shared pieces met last (see
+// smtp.Piece), whether they have an octet over 127, so that each is
+// scanned once rather than once a message. It is safe for concurrent use.
+type sharedScan struct {
+	mu     sync.Mutex
+	recent [16]scanned // a ring
+	next   int
+}
+
+// scanned is what sharedScan remembers of one piece.
+type scanned struct {
+	key      *byte // the piece's first octet, with n its identity
+	n        int
+	eightBit bool
+}
+
+// has8bit is has8bit for the shared piece p.
+func (s *sharedScan) has8bit(p []byte) bool {
+	key := unsafe.SliceData(p)
+	s.mu.Lock()
+	for _, e := range s.recent {
+		if e.key == key && e.n == len(p) && key != nil {
+			s.mu.Unlock()
+			return e.eightBit
+		}
+	}
+	s.mu.Unlock()
+	e := scanned{key: key, n: len(p), eightBit: has8bit(p)}
+	s.mu.Lock()
+	s.recent[s.next] = e
+	s.next = (s.next + 1) % len(s.recent)
+	s.mu.Unlock()
+	return e.eightBit
+}
+
+// headerHas8bit reports whether the header of the message made of body,
+// up to its first empty line, has an octet over 127.
+func headerHas8bit(body []smtp.Piece) bool {
+	end := []byte("\r\n\r\n")
+	var tail []byte // the last octets, up to 3, of the pieces before
+	var joint [6]byte
+	for _, p := range body {
+		o := p.Octets
+		// An end that begins in the pieces before.
+		if bytes.Contains(append(append(joint[:0], tail...), o[:min(len(o), 3)]...), end) {
+			return false
+		}
+		if i := bytes.Index(o, end); i >= 0 {
+			return has8bit(o[:i])
+		}
+		if has8bit(o) {
+			return true
+		}
+		if len(o) >= 3 {
+			tail = o[len(o)-3:]
+		} else {
+			tail = append(append([]byte(nil), tail...), o...)
+			tail = tail[max(0, len(tail)-3):]
+		}
+	}
+	return false
 }
 
 // newEnvelope returns a fresh envelope for j's next transaction. Each
@@ -42,7 +108,7 @@ func (j *job) newEnvelope() *smtp.Envelope {
 	return &smtp.Envelope{
 		From:        j.m.From,
 		To:          j.to,
-		Size:        int64(len(j.m.Body)),
+		Size:        j.m.size(),
 		EightBit:    j.eightBit,
 		UTF8Headers: j.utf8Header,
 	}

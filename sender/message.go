@@ -1,5 +1,7 @@
 package sender
 
+import "github.com/mailshot/mailshot/sender/smtp"
+
 // Message is one complete message to deliver to one or more envelope
 // recipients. The pool reads it but never modifies it.
 type Message struct {
@@ -20,6 +22,11 @@ type Message struct {
 	// Body is the complete RFC 5322 message, header and body, with CRLF
 	// line ends.
 	Body []byte
+	// Pieces, when not nil, is the message instead of Body, in pieces
+	// sent one after another: the octets of a template's files, the same
+	// in every message, may stand apart, shared (see smtp.Piece), so that
+	// no message holds a copy of them.
+	Pieces []smtp.Piece
 	// Fingerprint is a hash of what was rendered for this message, so that
 	// a resumed run notices a message that changed after it was sent.
 	Fingerprint string
@@ -27,4 +34,24 @@ type Message struct {
 	// sends nothing and records its recipients as failed, with this
 	// reason; when To is empty, the record names the row instead.
 	Invalid error
+}
+
+// body returns m's message in pieces: Pieces, or Body as one piece.
+func (m *Message) body() []smtp.Piece {
+	if m.Pieces != nil {
+		return m.Pieces
+	}
+	return []smtp.Piece{{Octets: m.Body}}
+}
+
+// size returns the octets of m's message.
+func (m *Message) size() int64 {
+	if m.Pieces == nil {
+		return int64(len(m.Body))
+	}
+	var n int64
+	for _, p := range m.Pieces {
+		n += int64(len(p.Octets))
+	}
+	return n
 }

@@ -781,15 +781,28 @@ func TestPoolEightBitAndUTF8(t *testing.T) {
 	plain := &Message{Key: "k1", From: "a@example.com", To: []string{"b@example.com"}, Body: []byte("Subject: hi\r\n\r\nplain\r\n")}
 	eightBit := &Message{Key: "k2", From: "a@example.com", To: []string{"b@example.com"}, Body: []byte("Subject: hi\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncafé\r\n")}
 	utf8Header := &Message{Key: "k3", From: "a@example.com", To: []string{"b@example.com"}, Body: []byte("Subject: café\r\n\r\ncafé\r\n")}
+	// In pieces, the header's end and a shared 8-bit piece met twice.
+	café := []byte("\ncafé\r\n")
+	pieces := func(key string, p ...smtp.Piece) *Message {
+		return &Message{Key: key, From: "a@example.com", To: []string{"b@example.com"}, Pieces: p}
+	}
+	splitEnd := pieces("k4", smtp.Piece{Octets: []byte("Subject: hi\r\n\r")}, smtp.Piece{Octets: café, Shared: true})
+	splitHeader := pieces("k5", smtp.Piece{Octets: []byte("Subject: caf")}, smtp.Piece{Octets: []byte("é\r\n\r\nok\r\n"), Shared: true})
+	again := pieces("k6", smtp.Piece{Octets: []byte("Subject: hi\r\n\r")}, smtp.Piece{Octets: café, Shared: true})
+	ascii := pieces("k7", smtp.Piece{Octets: []byte("Subject: hi\r\n\r\n")}, smtp.Piece{Octets: []byte("aGk=\r\n"), Shared: true})
 	cfg := ts.config(nil, nil)
 	cfg.Connections = 1
-	for i, m := range []*Message{plain, eightBit, utf8Header} {
+	for i, tt := range []struct {
+		m               *Message
+		want8, wantUTF8 bool
+	}{{plain, false, false}, {eightBit, true, false}, {utf8Header, true, true},
+		{splitEnd, true, false}, {splitHeader, true, true}, {again, true, false}, {ascii, false, false}} {
+		m, want8, wantUTF8 := tt.m, tt.want8, tt.wantUTF8
 		if _, err := runPool(t, cfg, []*Message{m}); err != nil {
 			t.Fatal(err)
 		}
 		_, all := ts.messages()
 		opts := all[i]
-		want8, wantUTF8 := i > 0, i == 2
 		if got8 := opts.Body == gosmtp.Body8BitMIME; got8 != want8 || opts.UTF8 != wantUTF8 {
 			t.Errorf("message %d: BODY=%q SMTPUTF8=%v, want 8BITMIME %v, SMTPUTF8 %v", i, opts.Body, opts.UTF8, want8, wantUTF8)
 		}

@@ -16,6 +16,7 @@ const maxWaitingPerConn = 16
 // then ends the work.
 type scheduler struct {
 	input      <-chan *Message    // from the feed goroutine, which closes it
+	shared     sharedScan         // what newJob found in shared pieces
 	maxWaiting int                // queued jobs beyond which no new message is taken
 	stopCtx    context.Context    // ended: the run stopped before its work was done
 	workCtx    context.Context    // ended: the run stopped, or every job is settled
@@ -161,7 +162,7 @@ func (s *scheduler) await(retryAt time.Time, changed <-chan struct{}, input <-ch
 func (s *scheduler) endReceiving(m *Message, closed bool) *job {
 	var j *job
 	if m != nil {
-		j = newJob(m) // outside mu: it reads the whole body
+		j = newJob(m, &s.shared) // outside mu: it reads the whole body
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,7 +1,6 @@
 package sender
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -36,7 +35,7 @@ func (w *worker) transact(j *job, env *smtp.Envelope, intended bool) {
 	}
 	r.count(func(s *Summary) { s.Transactions++ })
 	w.busy.start(j.m.Row)
-	res, err := w.c.Send(r.sendCtx, env, bytes.NewReader(j.m.Body))
+	res, err := w.c.Send(r.sendCtx, env, smtp.NewPieces(j.m.body()))
 	w.busy.end()
 	w.used++
 	w.lastUsed = time.Now()

@@ -17,6 +17,7 @@ import (
 	"github.com/mailshot/mailshot/merge"
 	"github.com/mailshot/mailshot/sender"
 	"github.com/mailshot/mailshot/sender/journal"
+	"github.com/mailshot/mailshot/sender/smtp"
 )
 
 // sendFlags are send's own flags.
@@ -347,7 +348,7 @@ func (r *sendRun) changedWhat() string {
 func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq2[*sender.Message, error] {
 	return func(yield func(*sender.Message, error) bool) {
 		errStop := errors.New("stop")
-		err := checked.Each(ctx, func(it *merge.Item, eml []byte) error {
+		err := checked.Each(ctx, func(it *merge.Item, msg []merge.Piece) error {
 			var m *sender.Message
 			switch {
 			case !r.f.shard.has(it.Key):
@@ -371,7 +372,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 					MessageID:   it.Message.MessageID,
 					From:        it.Message.Envelope().From,
 					To:          it.Message.Recipients(),
-					Body:        eml, // its own (merge.Checked.Each)
+					Pieces:      wirePieces(msg), // its own (merge.Checked.Each)
 					Fingerprint: it.Message.Fingerprint(),
 				}
 			}
@@ -427,6 +428,16 @@ func (r *sendRun) finish(sum *sender.Summary, err error, checked *merge.Checked)
 		return statusError{status: exitIncomplete, msg: "incomplete"}
 	}
 	return nil
+}
+
+// wirePieces hands a message composed in pieces to the SMTP client as it
+// is: the shared pieces, a template's files, stay shared.
+func wirePieces(msg []merge.Piece) []smtp.Piece {
+	out := make([]smtp.Piece, len(msg))
+	for i, p := range msg {
+		out[i] = smtp.Piece(p)
+	}
+	return out
 }
 
 // testKey keys a row's test copy apart from the row itself.

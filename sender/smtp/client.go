@@ -187,6 +187,9 @@ type Client struct {
 	cmd  []byte // command lines being built
 	data dataWriter
 	rbuf []byte // read buffer for bodies that are not io.WriterTo
+	// prepared holds the shared pieces of Pieces bodies met last, encoded
+	// for the wire, the most recent first (see prepare).
+	prepared []*prepared
 
 	// opened is the transaction whose commands went out with the last final
 	// dot (Envelope.Then), until Send finishes it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // maxLine is the longest text line SMTP carries, in octets without CRLF and
@@ -18,7 +19,7 @@ const dataBufferSize = 64 << 10
 
 // ErrLineTooLong is returned when a message has a line longer than 998
 // octets (RFC 5321 §4.5.3.1.6). Send finds it before MAIL FROM when the body
-// is an io.ReadSeeker; otherwise the transaction is abandoned before the
+// is Pieces or an io.ReadSeeker; otherwise the transaction is abandoned before the
 // final dot (the connection is closed) and the line never reaches the wire.
 // It is a permanent property of the message.
 var ErrLineTooLong = errors.New("smtp: message line longer than 998 octets")
@@ -27,16 +28,22 @@ var ErrLineTooLong = errors.New("smtp: message line longer than 998 octets")
 // every line end becomes CRLF (a bare LF or CR included, so no bare one
 // reaches the wire), a line starting with "." gets another ".", lines over
 // 998 octets are refused, and Close ends the body with exactly CRLF.CRLF.
-// It works on whole buffers and writes in blocks of dataBufferSize, each
-// with its own deadline, so the deadline moves with progress.
+// It works on whole buffers and writes in blocks of about dataBufferSize,
+// each with its own deadline, so the deadline moves with progress.
 type dataWriter struct {
-	c       *Client
-	ctx     context.Context
-	buf     []byte // wire bytes not yet written
-	lineLen int    // octets of the current line so far
-	afterCR bool   // the last input octet was a CR already turned into CRLF
-	octets  int64  // octets written to the connection
-	err     error  // sticky
+	c   *Client
+	ctx context.Context
+	buf []byte // wire bytes not yet written
+	// iov is what the next write sends before buf[mark:]: pieces of buf
+	// and, between them, octets of shared pieces, written from where they
+	// are (see writeWire); buf is not moved until that write.
+	iov     net.Buffers
+	mark    int
+	shared  int   // octets of shared pieces in iov
+	lineLen int   // octets of the current line so far
+	afterCR bool  // the last input octet was a CR already turned into CRLF
+	octets  int64 // octets written to the connection
+	err     error // sticky
 	closed  bool
 	stop    func() bool // ends the context watch of Data, nil for Send
 }
@@ -47,7 +54,8 @@ func (c *Client) startData(ctx context.Context) *dataWriter {
 	if w.buf == nil {
 		w.buf = make([]byte, 0, dataBufferSize)
 	}
-	*w = dataWriter{c: c, ctx: ctx, buf: w.buf[:0]}
+	clear(w.iov[:cap(w.iov)]) // left by a failed write
+	*w = dataWriter{c: c, ctx: ctx, buf: w.buf[:0], iov: w.iov[:0]}
 	return w
 }
 
@@ -161,7 +169,9 @@ func (w *dataWriter) writeExact(p []byte) error {
 		}
 		if w.lineLen+len(seg) > maxLine {
 			w.err = ErrLineTooLong
-			w.c.breakConn() // DATA cannot be abandoned any other way
+			if w.c != nil { // nil in encodeAlone
+				w.c.breakConn() // DATA cannot be abandoned any other way
+			}
 			return w.err
 		}
 		if w.lineLen == 0 && len(seg) > 0 && seg[0] == '.' {
@@ -178,21 +188,36 @@ func (w *dataWriter) writeExact(p []byte) error {
 	return nil
 }
 
-// flush writes the buffered wire bytes.
+// flush writes the buffered wire bytes, the shared pieces between them
+// included, in one system call where the connection can (writev).
 func (w *dataWriter) flush() error {
-	if len(w.buf) == 0 {
+	if len(w.buf) == 0 && len(w.iov) == 0 {
 		return nil
 	}
 	c := w.c
 	c.setDeadline(w.ctx, true, orDefault(c.cfg.DataBlockTimeout, DefaultDataBlockTimeout))
-	n, err := c.conn.Write(w.buf)
-	w.octets += int64(n)
+	var n int64
+	var err error
+	if len(w.iov) == 0 {
+		var k int
+		k, err = c.conn.Write(w.buf)
+		n = int64(k)
+	} else {
+		bufs := append(w.iov, w.buf[w.mark:])
+		n, err = bufs.WriteTo(c.conn)
+		clear(w.iov[:cap(w.iov)]) // no hold on the message's pieces
+		w.iov, w.mark, w.shared = w.iov[:0], 0, 0
+	}
+	w.octets += n
 	w.buf = w.buf[:0]
 	if err != nil {
 		w.err = c.fail(w.ctx, "message", err)
 	}
 	return w.err
 }
+
+// pending is the number of octets waiting for flush.
+func (w *dataWriter) pending() int { return len(w.buf) + w.shared }
 
 // finish ends the body with CRLF.CRLF, followed in the same write by the
 // command lines next (the following transaction's, pipelined: RFC 2920
@@ -215,7 +240,7 @@ func (w *dataWriter) finish(next []byte) (r Reply, committed bool, err error) {
 		w.buf = append(w.buf, '\r', '\n')
 	}
 	w.buf = append(w.buf, '.', '\r', '\n')
-	dotEnd := w.octets + int64(len(w.buf))
+	dotEnd := w.octets + int64(w.pending())
 	w.buf = append(w.buf, next...)
 	c := w.c
 	if c.trace.on() {
@@ -258,7 +283,9 @@ func (w *dataWriter) Close() error {
 // abandons the transaction: the connection is closed before the final dot.
 func (c *Client) copyBody(w *dataWriter, body io.Reader) error {
 	var err error
-	if wt, ok := body.(io.WriterTo); ok {
+	if p, ok := body.(*Pieces); ok {
+		err = w.writePieces(p)
+	} else if wt, ok := body.(io.WriterTo); ok {
 		_, err = wt.WriteTo(w)
 	} else {
 		if c.rbuf == nil {

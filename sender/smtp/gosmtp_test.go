@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -127,7 +128,7 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 }
 
 // goSMTPServer starts a go-smtp server on loopback with STARTTLS.
-func goSMTPServer(t *testing.T) (addr string, be *gsBackend, pki testPKI) {
+func goSMTPServer(t *testing.T, options ...func(*gosmtp.Server)) (addr string, be *gsBackend, pki testPKI) {
 	t.Helper()
 	pki = newTestPKI(t)
 	be = &gsBackend{}
@@ -137,6 +138,9 @@ func goSMTPServer(t *testing.T) (addr string, be *gsBackend, pki testPKI) {
 	srv.EnableSMTPUTF8 = true
 	srv.MaxMessageBytes = 1 << 20
 	srv.ErrorLog = log.New(io.Discard, "", 0)
+	for _, o := range options {
+		o(srv)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -279,4 +283,50 @@ func goSMTPLogin(t *testing.T, addr string, pki testPKI) *Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestGoSMTPPieces sends bodies in pieces, with a shared image of several
+// write blocks and small shared pieces, over plain TCP (where the client
+// writes pieces and buffer with writev) and over TLS, several messages on
+// one connection: go-smtp receives each message as if it had been sent
+// whole.
+func TestGoSMTPPieces(t *testing.T) {
+	addr, be, pki := goSMTPServer(t, func(s *gosmtp.Server) { s.AllowInsecureAuth = true })
+	ctx := context.Background()
+	image := []byte(strings.Repeat(strings.Repeat("iVBO", 19)+"\r\n", 2500)) // 195 KB of base64 lines
+	dots := []byte(".one\r\n..two\r\n")
+	for _, secure := range []bool{false, true} {
+		c, err := Dial(ctx, addr, &Config{TLSConfig: &tls.Config{RootCAs: pki.roots}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secure {
+			if err := c.StartTLS(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Authenticate(ctx, Credentials{Username: user, Password: pass}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			own := fmt.Sprintf("Subject: pieces %d\r\n\r\n.dot %d\r\n", i, i)
+			pieces := []Piece{
+				{Octets: []byte(own)}, {Octets: image, Shared: true}, {Octets: []byte("between\n")},
+				{Octets: dots, Shared: true}, {Octets: image[:5000], Shared: true}, {Octets: []byte("end")},
+			}
+			var whole []byte
+			for _, p := range pieces {
+				whole = append(whole, p.Octets...)
+			}
+			env := Envelope{From: "a@example.com", To: []string{"b@example.org"}}
+			if _, err := c.Send(ctx, &env, NewPieces(pieces)); err != nil {
+				t.Fatalf("TLS %v, message %d: %v", secure, i, err)
+			}
+			msgs := be.messages()
+			if got := msgs[len(msgs)-1]; string(got.data) != normaliseBody(whole) {
+				t.Errorf("TLS %v, message %d: server got %d octets that differ from the %d sent", secure, i, len(got.data), len(whole))
+			}
+		}
+		c.Quit(ctx)
+	}
 }

@@ -181,8 +181,10 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 // recipient's. After a failed transaction on a usable connection Send sends
 // RSET; a rejected RSET closes the connection. SMTPUTF8 and BODY=8BITMIME
 // are used only when the envelope needs them; SIZE= whenever the server
-// offers it. A seekable body is checked for long lines (ErrLineTooLong)
-// before anything is sent. Send always returns a non-nil Result.
+// offers it. A body of Pieces or a seekable one is checked for long lines
+// (ErrLineTooLong) before anything is sent; shared Pieces are written from
+// where they are, with no copy (see Piece). Send always returns a non-nil
+// Result.
 //
 // With env.Then set, the next transaction's commands go out with this one's
 // final dot (see Envelope.Then); Send must then be called next with Then.
@@ -209,14 +211,10 @@ func (c *Client) Send(ctx context.Context, env *Envelope, body io.Reader) (*Resu
 	defer stop()
 
 	size := env.Size
-	if rs, ok := body.(io.ReadSeeker); ok {
-		n, err := c.checkBody(rs)
-		if err != nil {
-			return res, err
-		}
-		if size == 0 {
-			size = n
-		}
+	if n, ok, err := c.checkBody(body); err != nil {
+		return res, err
+	} else if ok && size == 0 {
+		size = n
 	}
 	tx, localErr, err := c.plan(env, size, res)
 	if err != nil {
@@ -381,8 +379,7 @@ func (c *Client) sendOpened(ctx context.Context, o *opened, env *Envelope, body 
 	}
 	stop := c.watch(ctx)
 	defer stop()
-	if rs, ok := body.(io.ReadSeeker); ok {
-		n, err := c.checkBody(rs)
+	if n, ok, err := c.checkBody(body); ok || err != nil {
 		if limit := c.maxSize(); err == nil && limit > 0 && n > limit {
 			err = fmt.Errorf("%w: %d octets, limit %d", ErrMessageTooLarge, n, limit)
 		}
@@ -575,21 +572,31 @@ func (c *Client) abandon(ctx context.Context, tx *transaction) {
 	c.reset(ctx) //nolint:errcheck // a rejected RSET makes the client unusable; the transaction's error matters
 }
 
-// checkBody reads a seekable body once for ErrLineTooLong, returns its
-// length and rewinds it.
-func (c *Client) checkBody(rs io.ReadSeeker) (int64, error) {
+// checkBody looks at a body that can be read before it is sent (Pieces,
+// or an io.ReadSeeker, which it reads once and rewinds) for
+// ErrLineTooLong, and returns its length; ok is false for a body it
+// cannot look at, which the writer checks as it goes.
+func (c *Client) checkBody(body io.Reader) (n int64, ok bool, err error) {
+	if p, ok := body.(*Pieces); ok {
+		n, err := c.checkPieces(p)
+		return n, true, err
+	}
+	rs, ok := body.(io.ReadSeeker)
+	if !ok {
+		return 0, false, nil
+	}
 	start, err := rs.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return 0, nil // not really seekable; the writer checks as it goes
+		return 0, false, nil // not really seekable
 	}
 	if c.rbuf == nil {
 		c.rbuf = make([]byte, 32<<10)
 	}
-	n, err := checkLines(rs, c.rbuf)
+	n, err = checkLines(rs, c.rbuf)
 	if _, serr := rs.Seek(start, io.SeekStart); serr != nil && err == nil {
 		err = fmt.Errorf("smtp: rewinding the message: %w", serr)
 	}
-	return n, err
+	return n, true, err
 }
 
 // checkMail refuses, before anything is sent, a MAIL the server cannot take.
