@@ -339,34 +339,32 @@ func (m *Message) appendFields(b []byte) ([]byte, int, error) {
 			b, err = appendHeader(b, name, value)
 		}
 	}
-	addrs := func(name string, list []*mail.Address) {
+	addrs := func(name string, list []*mail.Address, known *knownField) {
 		if len(list) == 0 || err != nil {
 			return
 		}
-		for _, a := range list {
-			if e := checkAddress(a.Address); e != nil {
-				err = fmt.Errorf("%s header: %w", name, e)
-				return
-			}
-			if e := checkHeaderText(a.Name); e != nil {
-				err = fmt.Errorf("%s header: display name %w", name, e)
-				return
-			}
+		if known.holds(list) {
+			b = append(b, known.field...)
+			return
 		}
-		add(name, formatAddressList(name, list))
+		b, err = appendAddressField(b, name, list)
 	}
 	if m.From == nil {
 		return b, 0, errors.New("message has no From address")
 	}
-	addrs("From", []*mail.Address{m.From})
-	addrs("To", m.To)
-	addrs("Cc", m.Cc)
+	var known knownFields
+	if m.known != nil {
+		known = *m.known
+	}
+	addrs("From", []*mail.Address{m.From}, known.from)
+	addrs("To", m.To, nil)
+	addrs("Cc", m.Cc, nil)
 	for _, a := range m.Bcc {
 		if e := checkAddress(a.Address); e != nil && err == nil {
 			err = fmt.Errorf("Bcc header: %w", e)
 		}
 	}
-	addrs("Reply-To", m.ReplyTo)
+	addrs("Reply-To", m.ReplyTo, known.replyTo)
 	// Subject is always written, empty or not: a message without one
 	// is a spam sign (SpamAssassin's MISSING_SUBJECT).
 	if err == nil {
@@ -401,6 +399,57 @@ func (m *Message) appendFields(b []byte) ([]byte, int, error) {
 		add(f.Name, encodeUnstructured(f.Name, f.Value))
 	}
 	return b, split, err
+}
+
+// appendAddressField appends the header field name with the addresses
+// list to b, or fails when an address or a display name cannot be written.
+func appendAddressField(b []byte, name string, list []*mail.Address) ([]byte, error) {
+	for _, a := range list {
+		if err := checkAddress(a.Address); err != nil {
+			return b, fmt.Errorf("%s header: %w", name, err)
+		}
+		if err := checkHeaderText(a.Name); err != nil {
+			return b, fmt.Errorf("%s header: display name %w", name, err)
+		}
+	}
+	return appendHeader(b, name, formatAddressList(name, list))
+}
+
+// knownFields holds the address fields a template gives every message
+// alike (a From without actions, say), encoded once when it is loaded:
+// appendFields appends them instead of checking and encoding the same
+// addresses for every message, as long as the message holds them.
+type knownFields struct {
+	from, replyTo *knownField
+}
+
+// knownField is one address field, encoded once.
+type knownField struct {
+	list  []*mail.Address // the addresses it was encoded from
+	field []byte          // the field, CRLF included
+}
+
+// newKnownField encodes the field name with the addresses list, or
+// returns nil when it cannot be written: each message then fails on it.
+func newKnownField(name string, list []*mail.Address) *knownField {
+	field, err := appendAddressField(nil, name, list)
+	if err != nil || len(list) == 0 {
+		return nil
+	}
+	return &knownField{list: copyAddresses(list), field: field}
+}
+
+// holds reports whether k was encoded from the addresses of list.
+func (k *knownField) holds(list []*mail.Address) bool {
+	if k == nil || len(k.list) != len(list) {
+		return false
+	}
+	for i, a := range list {
+		if *a != *k.list[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // encodedHeader is a Message's header fields other than Date and

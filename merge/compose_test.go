@@ -752,3 +752,73 @@ func pyParse(t *testing.T, raw []byte) *pyMessage {
 	}
 	return &m
 }
+
+// TestKnownAddressFields: the From and Reply-To a template gives every
+// message alike are encoded once, at load, and appear as Compose would
+// encode them; a message whose From or Reply-To changed after rendering
+// gets its own.
+func TestKnownAddressFields(t *testing.T) {
+	tmpl, err := LoadTemplate("../templates/announcement", TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.known.from == nil || tmpl.known.replyTo == nil {
+		t.Fatalf("known fields %+v: the announcement's From and Reply-To have no actions", tmpl.known)
+	}
+	row := []string{"tom@example.com", "Tom", "Tom", "Lisbon", "1006", "2026-05-06", "5e96097c6c165c11aa15409da888aa83"}
+	render := func() *Message {
+		m, err := tmpl.Render(&Record{File: "recipients.csv", Row: 2, Columns: NewColumns(sampleColumns), Values: row})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	header := func(m *Message) mail.Header {
+		var b bytes.Buffer
+		if err := testComposer().Compose(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg.Header
+	}
+	h := header(render())
+	from, err := h.AddressList("From")
+	if err != nil || len(from) != 1 || from[0].String() != `"Mailshot Events" <events@example.org>` {
+		t.Errorf("From %v, %v", from, err)
+	}
+	rt, err := h.AddressList("Reply-To")
+	if err != nil || len(rt) != 1 || rt[0].String() != `"Mailshot Events Desk" <desk@example.org>` {
+		t.Errorf("Reply-To %v, %v", rt, err)
+	}
+	// Fields encoded anew equal the known ones, byte for byte.
+	for _, k := range []*knownField{tmpl.known.from, tmpl.known.replyTo} {
+		name := "From"
+		if k == tmpl.known.replyTo {
+			name = "Reply-To"
+		}
+		fresh, err := appendAddressField(nil, name, k.list)
+		if err != nil || !bytes.Equal(fresh, k.field) {
+			t.Errorf("%s: known %q, encoded now %q, %v", name, k.field, fresh, err)
+		}
+	}
+
+	m := render()
+	m.From.Name = "Zoë"
+	m.ReplyTo = append(m.ReplyTo, &mail.Address{Address: "second@example.org"})
+	h = header(m)
+	from, err = h.AddressList("From")
+	if err != nil || len(from) != 1 || from[0].Name != "Zoë" {
+		t.Errorf("From after a change: %v, %v", from, err)
+	}
+	if rt, err := h.AddressList("Reply-To"); err != nil || len(rt) != 2 {
+		t.Errorf("Reply-To after a change: %v, %v", rt, err)
+	}
+	m = render()
+	m.From.Address = "bad address@example.org"
+	if err := testComposer().Compose(io.Discard, m); err == nil {
+		t.Error("a From changed to a bad address was composed")
+	}
+}

@@ -46,6 +46,7 @@ type Message struct {
 	Attachments []*Part
 
 	header *encodedHeader // encoded by Render for Compose; nil: not encoded
+	known  *knownFields   // the template's, for appendFields; nil: none
 }
 
 // HeaderField is one header field of a Message other than those Message has

@@ -119,6 +119,8 @@ type Template struct {
 	// the bodies: their templates' sizes plus a quarter.
 	textSize, htmlSize int
 
+	// known holds the address fields without actions, encoded once.
+	known knownFields
 	// files holds the files the template names literally, read and
 	// base64-encoded once by LoadTemplate; read-only afterwards.
 	files map[fileKey]*Part
@@ -386,6 +388,15 @@ func (t *Template) parseHeaders(path string, headers []rawHeader, info *template
 	case !seen[subjectHeader]:
 		return fmt.Errorf("merge: %s: no Subject header", path)
 	}
+	for _, h := range t.headers {
+		switch c := h.constant; {
+		case c == nil:
+		case h.kind == fromHeader && c.From != nil:
+			t.known.from = newKnownField("From", []*mail.Address{c.From})
+		case h.kind == replyToHeader:
+			t.known.replyTo = newKnownField("Reply-To", c.ReplyTo)
+		}
+	}
 	return nil
 }
 
@@ -524,6 +535,7 @@ func (t *Template) render(ctx context.Context, rec *Record, compiled bool) (*Mes
 		m.HTML = w.b.String()
 	}
 	m.Inline, m.Attachments = st.inline, st.attachments
+	m.known = &t.known
 	// Encode the header fields once now, so that Compose cannot fail on
 	// what the data holds.
 	if err := m.encodeHeader(); err != nil {
