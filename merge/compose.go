@@ -796,6 +796,11 @@ func (w *pieceWriter) writeShared(p []byte) {
 
 // pieces returns what was written, in order.
 func (w *pieceWriter) pieces() []Piece {
+	if cap(w.own) > len(w.own)+len(w.own)/4 {
+		// The size was underestimated and the buffer grew; the sender
+		// keeps the message, so keep no more than needed.
+		w.own = bytes.Clone(w.own)
+	}
 	out := make([]Piece, 0, 2*len(w.shared)+1)
 	start := 0
 	for _, s := range w.shared {

@@ -38,13 +38,15 @@ func newJob(m *Message, shared *sharedScan) *job {
 	return j
 }
 
-// sharedScan remembers, for the shared pieces met last (see
+// sharedScan remembers, for the shared pieces met first (see
 // smtp.Piece), whether they have an octet over 127, so that each is
-// scanned once rather than once a message. It is safe for concurrent use.
+// scanned once rather than once a message: the first len(known)-1 pieces
+// stay, the last place goes to each later one in turn. It is safe for
+// concurrent use.
 type sharedScan struct {
-	mu     sync.Mutex
-	recent [16]scanned // a ring
-	next   int
+	mu    sync.Mutex
+	known [32]scanned
+	n     int // places used
 }
 
 // scanned is what sharedScan remembers of one piece.
@@ -57,9 +59,12 @@ type scanned struct {
 // has8bit is has8bit for the shared piece p.
 func (s *sharedScan) has8bit(p []byte) bool {
 	key := unsafe.SliceData(p)
+	if key == nil {
+		return false
+	}
 	s.mu.Lock()
-	for _, e := range s.recent {
-		if e.key == key && e.n == len(p) && key != nil {
+	for _, e := range s.known[:s.n] {
+		if e.key == key && e.n == len(p) {
 			s.mu.Unlock()
 			return e.eightBit
 		}
@@ -67,8 +72,10 @@ func (s *sharedScan) has8bit(p []byte) bool {
 	s.mu.Unlock()
 	e := scanned{key: key, n: len(p), eightBit: has8bit(p)}
 	s.mu.Lock()
-	s.recent[s.next] = e
-	s.next = (s.next + 1) % len(s.recent)
+	if s.n < len(s.known) {
+		s.n++
+	}
+	s.known[s.n-1] = e
 	s.mu.Unlock()
 	return e.eightBit
 }

@@ -372,7 +372,7 @@ func (r *sendRun) messages(ctx context.Context, checked *merge.Checked) iter.Seq
 					MessageID:   it.Message.MessageID,
 					From:        it.Message.Envelope().From,
 					To:          it.Message.Recipients(),
-					Pieces:      wirePieces(msg), // its own (merge.Checked.Each)
+					Pieces:      wirePieces(msg), // its own, or the template's files (merge.Checked.Each)
 					Fingerprint: it.Message.Fingerprint(),
 				}
 			}

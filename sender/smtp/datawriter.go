@@ -19,7 +19,8 @@ const dataBufferSize = 64 << 10
 
 // ErrLineTooLong is returned when a message has a line longer than 998
 // octets (RFC 5321 §4.5.3.1.6). Send finds it before MAIL FROM when the body
-// is Pieces or an io.ReadSeeker; otherwise the transaction is abandoned before the
+// is Pieces or an io.ReadSeeker (with Envelope.Then, after MAIL FROM but
+// before any of the body); otherwise the transaction is abandoned before the
 // final dot (the connection is closed) and the line never reaches the wire.
 // It is a permanent property of the message.
 var ErrLineTooLong = errors.New("smtp: message line longer than 998 octets")
@@ -78,7 +79,7 @@ func (w *dataWriter) Write(p []byte) (int, error) {
 		}
 		// Output is at most twice the input (a LF becomes CRLF, a dot
 		// two), so a block of half the free space always fits.
-		if cap(w.buf)-len(w.buf) < 2*fastBlock {
+		if cap(w.buf)-len(w.buf) < 2*fastBlock || w.shared >= dataBufferSize {
 			if err := w.flush(); err != nil {
 				return n - len(p), err
 			}

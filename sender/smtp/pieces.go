@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"io"
+	"net"
 	"unsafe"
 )
 
@@ -11,17 +12,21 @@ type Piece struct {
 	// Octets are the piece's octets, encoded for the wire as any body's
 	// are (see Client.Data).
 	Octets []byte
-	// Shared marks octets that many messages hold, as this very slice,
-	// unchanged for as long as any of them may be sent: a template's image
-	// in base64 lines, the same in every message of a run. A Client checks
-	// and encodes such a piece once, and then writes it from Octets (or
-	// from its one encoded copy) with no copy into its buffer.
+	// Shared marks octets that many messages hold, as this very slice: a
+	// template's image in base64 lines, the same in every message of a
+	// run. The octets must never change while a Client that sent them is
+	// in use: a Client remembers what it found in the first few shared
+	// pieces it meets (line lengths, dots, line ends) by their address,
+	// and trusts that. Such a piece, when it starts a line, is checked and
+	// encoded once per Client, and later written from Octets (or from its
+	// one encoded copy) with no copy into the Client's buffer, on a TCP
+	// connection in the same system call (writev) as the octets before it.
 	Shared bool
 }
 
 // Pieces is a message body for Send made of pieces: the message is their
-// concatenation. Send checks it before MAIL FROM, as it does an
-// io.ReadSeeker. Read and WriteTo give the concatenation to any other
+// concatenation. Send checks it for long lines before sending any of it,
+// as it does an io.ReadSeeker. Read and WriteTo give the concatenation to any other
 // reader, once.
 type Pieces struct {
 	pieces []Piece
@@ -83,20 +88,19 @@ type prepared struct {
 }
 
 // maxPrepared is how many shared pieces a Client remembers: a template
-// has a few files; past that, the oldest is forgotten and encoded again
-// when it comes back.
-const maxPrepared = 16
+// has a few files. The first maxPrepared-1 met stay; the last place goes
+// to each other piece in turn, so that a template with more files than
+// places has most of them remembered rather than none (which a
+// least-recently-used order would give, the files coming in the same order
+// in every message).
+const maxPrepared = 32
 
 // prepare returns the shared piece p encoded for the wire, from the
-// Client's memory of the last maxPrepared pieces or encoded now.
+// Client's memory (see maxPrepared) or encoded now.
 func (c *Client) prepare(p []byte) *prepared {
 	key := unsafe.SliceData(p)
-	for i, e := range c.prepared {
+	for _, e := range c.prepared {
 		if e.key == key && e.n == len(p) {
-			if i > 0 { // the most recent first
-				copy(c.prepared[1:i+1], c.prepared[:i])
-				c.prepared[0] = e
-			}
 			return e
 		}
 	}
@@ -105,10 +109,10 @@ func (c *Client) prepare(p []byte) *prepared {
 		e.wire, e.lineLen, e.afterCR = encodeAlone(p)
 	}
 	if len(c.prepared) < maxPrepared {
-		c.prepared = append(c.prepared, nil)
+		c.prepared = append(c.prepared, e)
+	} else {
+		c.prepared[maxPrepared-1] = e
 	}
-	copy(c.prepared[1:], c.prepared)
-	c.prepared[0] = e
 	return e
 }
 
@@ -196,21 +200,26 @@ func (w *dataWriter) writePieces(p *Pieces) error {
 // the buffer rather than hand to the connection from where they are.
 const copyWire = 4 << 10
 
-// writeWire adds octets already in wire form: a few are copied into the
-// buffer; more go, from where they are, into the next write, after what
-// the buffer holds (see flush); a piece larger than a write goes in blocks
-// of dataBufferSize, each with its own deadline.
+// writeWire adds octets already in wire form: a few, or any on a
+// connection without writev (TLS: its records copy them anyway), are
+// copied into the buffer; more go, from where they are, into the next
+// write, after what the buffer holds (see flush); a piece larger than a
+// write goes in blocks of dataBufferSize, each with its own deadline.
 func (w *dataWriter) writeWire(p []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(p) <= copyWire {
-		if cap(w.buf)-len(w.buf) < len(p) {
-			if err := w.flush(); err != nil {
-				return err
+	if _, vectored := w.c.conn.(*net.TCPConn); len(p) <= copyWire || !vectored {
+		for len(p) > 0 {
+			if len(w.buf) == cap(w.buf) {
+				if err := w.flush(); err != nil {
+					return err
+				}
 			}
+			n := min(len(p), cap(w.buf)-len(w.buf))
+			w.buf = append(w.buf, p[:n]...)
+			p = p[n:]
 		}
-		w.buf = append(w.buf, p...)
 		return nil
 	}
 	for len(p) > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -123,16 +124,14 @@ func TestPiecesLongLine(t *testing.T) {
 }
 
 // TestPiecesRemembersFew: a client remembers at most maxPrepared shared
-// pieces, the most recent, however many it meets.
+// pieces, keeping those it met first; a message with more shared pieces
+// than that, sent again and again, still finds all but one remembered.
 func TestPiecesRemembersFew(t *testing.T) {
 	c := &Client{}
 	first := []byte("first\r\n")
 	for i := range 3 * maxPrepared {
 		p := []byte(fmt.Sprintf("piece %d\r\n", i))
-		if i == 0 {
-			p = first
-		}
-		if _, err := encodePieces(c, nil, []Piece{{Octets: p, Shared: true}, {Octets: first, Shared: true}}); err != nil {
+		if _, err := encodePieces(c, nil, []Piece{{Octets: first, Shared: true}, {Octets: p, Shared: true}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -140,7 +139,100 @@ func TestPiecesRemembersFew(t *testing.T) {
 		t.Fatalf("%d pieces remembered, want %d", len(c.prepared), maxPrepared)
 	}
 	if c.prepared[0].key != &first[0] {
-		t.Error("the piece used with every message is not the most recent")
+		t.Error("the piece used with every message was forgotten")
+	}
+
+	c = &Client{}
+	var many []Piece
+	for i := range maxPrepared + 8 {
+		many = append(many, Piece{Octets: []byte(fmt.Sprintf("file %d\r\n", i)), Shared: true})
+	}
+	for range 3 {
+		if _, err := encodePieces(c, nil, many); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remembered := 0
+	for _, p := range many {
+		for _, e := range c.prepared {
+			if e.key == &p.Octets[0] {
+				remembered++
+			}
+		}
+	}
+	if remembered < maxPrepared-1 {
+		t.Errorf("%d of %d shared pieces remembered after three messages, want %d", remembered, len(many), maxPrepared-1)
+	}
+}
+
+// TestPiecesRandom sends random bodies in up to eight pieces, shared
+// ones drawn from a few reused across messages (some of several write
+// blocks, some cut to start mid-line), with every kind of line end,
+// leading dots and lines near the limit: the wire is always the body's
+// sent whole, and a line too long is refused either way.
+func TestPiecesRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 15))
+	body := func(size int) []byte {
+		var b []byte
+		for len(b) < size {
+			n := r.IntN(120)
+			if r.IntN(20) == 0 {
+				n = r.IntN(1000)
+			}
+			if r.IntN(5) == 0 {
+				b = append(b, '.')
+			}
+			for range n {
+				b = append(b, byte('A'+r.IntN(26)))
+			}
+			switch r.IntN(6) {
+			case 0:
+				b = append(b, '\n')
+			case 1:
+				b = append(b, '\r')
+			default:
+				b = append(b, '\r', '\n')
+			}
+		}
+		return b[:size]
+	}
+	var shared [][]byte
+	for _, size := range []int{10, 200, 3000, 5000, 70000, 140000} {
+		shared = append(shared, body(size), body(size))
+	}
+	c := &Client{}
+	refused := 0
+	for i := range 400 {
+		var pieces []Piece
+		var whole []byte
+		for range 1 + r.IntN(8) {
+			p := Piece{Shared: true}
+			if r.IntN(2) == 0 {
+				p.Octets = shared[r.IntN(len(shared))]
+				if r.IntN(4) == 0 {
+					p.Octets = p.Octets[r.IntN(len(p.Octets)+1):]
+				}
+			} else {
+				p.Octets, p.Shared = body(r.IntN(3000)), false
+			}
+			pieces = append(pieces, p)
+			whole = append(whole, p.Octets...)
+		}
+		want, wantErr := encodeBody(whole)
+		got, err := encodePieces(c, nil, pieces)
+		if errors.Is(err, ErrLineTooLong) != errors.Is(wantErr, ErrLineTooLong) {
+			t.Fatalf("message %d: in pieces %v, whole %v", i, err, wantErr)
+		}
+		if err != nil {
+			refused++
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d: %d octets on the wire in pieces, %d whole, not the same", i, len(got), len(want))
+		}
+	}
+	if refused == 0 || refused > 300 {
+		t.Errorf("%d of 400 messages refused: the bodies do not test both ways", refused)
 	}
 }
 
