@@ -93,6 +93,14 @@ func checkLocalPart(local string) error {
 // address literal such as [192.0.2.1] (RFC 5321 section 4.1.3). A name
 // already in ASCII keeps its spelling.
 func normalizeDomain(domain string) (string, error) {
+	if plainHostName(domain) {
+		return domain, nil // what IDNA gives, but for case: see below
+	}
+	return normalizeDomainIDNA(domain)
+}
+
+// normalizeDomainIDNA is normalizeDomain for every domain.
+func normalizeDomainIDNA(domain string) (string, error) {
 	if strings.HasPrefix(domain, "[") {
 		ip, err := netip.ParseAddr(strings.TrimSuffix(domain[1:], "]"))
 		if err != nil || !strings.HasSuffix(domain, "]") || !ip.Is4() {
@@ -111,6 +119,32 @@ func normalizeDomain(domain string) (string, error) {
 		return domain, nil
 	}
 	return ascii, nil
+}
+
+// plainHostName reports whether domain is a host name that IDNA maps
+// only to lower case, and so one normalizeDomain returns as it is: labels
+// of 1 to 63 ASCII letters, digits and hyphens, not starting or ending
+// with a hyphen, nor with hyphens as their third and fourth octets (as
+// "xn--" labels have, which IDNA decodes and checks). It is quick, for the
+// address of every row.
+func plainHostName(domain string) bool {
+	start := 0
+	for i := 0; i <= len(domain); i++ {
+		if i < len(domain) && domain[i] != '.' {
+			c := domain[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+			continue
+		}
+		label := domain[start:i]
+		if label == "" || len(label) > maxLabelLength || label[0] == '-' || label[len(label)-1] == '-' ||
+			len(label) >= 4 && label[2] == '-' && label[3] == '-' {
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
 
 // checkHostName reports why name, in ASCII, is not a domain name SMTP can

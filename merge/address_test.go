@@ -317,3 +317,40 @@ func FuzzEnvelopeAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainHostName checks normalizeDomain's quick way against IDNA: a
+// domain plainHostName takes is one the whole normalization returns as it
+// is, without an error.
+func FuzzPlainHostName(f *testing.F) {
+	for _, s := range []string{
+		"example.test", "EXAMPLE.test", "xn--bcher-kva.example", "ab--cd.example", "a-b.example", "-a.example",
+		"a.example.", "", ".", "1.2.3.4", "bücher.example", "a..b", strings.Repeat("a", 64) + ".example",
+		"XN--BCHER-KVA.example", "r0000001.example.org",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainHostName(s) {
+			return
+		}
+		got, err := normalizeDomainIDNA(s)
+		if err != nil || got != s {
+			t.Fatalf("plainHostName(%q) is true, but IDNA normalizes it to %q, %v", s, got, err)
+		}
+	})
+}
+
+// TestPlainHostName checks which host names take the quick way.
+func TestPlainHostName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"example.test": true, "Mail-1.EXAMPLE.org": true, "r0000001.example.org": true, "a": true,
+		strings.Repeat("a", 63) + ".test": true,
+		"xn--bcher-kva.example":           false, "ab--cd.example": false, "-a.example": false, "a-.example": false,
+		"a.example.": false, "": false, "a..b": false, "bücher.example": false, "a_b.example": false,
+		strings.Repeat("a", 64) + ".test": false, "[192.0.2.1]": false,
+	} {
+		if got := plainHostName(s); got != want {
+			t.Errorf("plainHostName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -624,12 +624,41 @@ func (c *Composer) body(m *Message) (*entity, error) {
 // textEntity returns a text/subtype entity in UTF-8.
 func textEntity(subtype, s string) (*entity, error) {
 	enc := textEncoding(s)
+	if h := textHeaders[textHeaderKey{subtype, enc}]; h != nil {
+		return &entity{header: h, text: s, encoding: enc}, nil
+	}
+	h, err := textHeader(subtype, enc)
+	return &entity{header: h, text: s, encoding: enc}, err
+}
+
+// textHeader returns the header fields of a text/subtype entity in UTF-8
+// with the transfer encoding enc.
+func textHeader(subtype, enc string) ([]byte, error) {
 	h, err := appendHeader(nil, "Content-Type", "text/"+subtype+"; charset=utf-8")
 	if err == nil {
 		h, err = appendHeader(h, "Content-Transfer-Encoding", enc)
 	}
-	return &entity{header: h, text: s, encoding: enc}, err
+	return h, err
 }
+
+// textHeaderKey is a text entity's subtype and transfer encoding.
+type textHeaderKey struct{ subtype, encoding string }
+
+// textHeaders are the header fields of the text entities every message
+// has, built once: entities share them and nothing writes to them.
+var textHeaders = func() map[textHeaderKey][]byte {
+	m := make(map[textHeaderKey][]byte)
+	for _, subtype := range []string{"plain", "html"} {
+		for _, enc := range []string{encoding7bit, encodingQuotedPrintable, encodingBase64} {
+			h, err := textHeader(subtype, enc)
+			if err != nil {
+				panic(err) // constants: a test sees it first
+			}
+			m[textHeaderKey{subtype, enc}] = h[:len(h):len(h)]
+		}
+	}
+	return m
+}()
 
 // partEntity returns a base64 entity for p with the Content-Disposition
 // disposition, "inline" or "attachment" (RFC 2183). The file name is given
@@ -637,6 +666,15 @@ func textEntity(subtype, s string) (*entity, error) {
 // one that is not plain ASCII is RFC 2231-encoded in the first and made of
 // RFC 2047 encoded-words in the second (see formatFileParams).
 func partEntity(p *Part, disposition string) (*entity, error) {
+	if h := p.header; h != nil && h.holds(p, disposition) {
+		return &entity{header: h.octets, part: p}, nil
+	}
+	h, err := partHeader(p, disposition)
+	return &entity{header: h, part: p}, err
+}
+
+// partHeader returns the header fields of partEntity.
+func partHeader(p *Part, disposition string) ([]byte, error) {
 	mediaType, params, err := mime.ParseMediaType(p.ContentType)
 	if err != nil {
 		mediaType, params = "application/octet-stream", map[string]string{}
@@ -662,7 +700,33 @@ func partEntity(p *Part, disposition string) (*entity, error) {
 	if err == nil {
 		h, err = appendFolded(h, "Content-Disposition", disp, encoded)
 	}
-	return &entity{header: h, part: p}, err
+	return h, err
+}
+
+// encodedPartHeader is the header fields of a template's own file, built
+// once when the template is loaded, with the values they were built from:
+// partEntity uses them while the Part still holds those values.
+type encodedPartHeader struct {
+	filename, contentType, contentID, disposition string
+	octets                                        []byte
+}
+
+// newPartHeader returns p's header fields as a disposition part, or nil
+// when partEntity would refuse them (it then says why for each message).
+func newPartHeader(p *Part, disposition string) *encodedPartHeader {
+	h, err := partHeader(p, disposition)
+	if err != nil {
+		return nil
+	}
+	return &encodedPartHeader{filename: p.Filename, contentType: p.ContentType,
+		contentID: p.ContentID, disposition: disposition, octets: h[:len(h):len(h)]}
+}
+
+// holds reports whether h was built from what p holds now, as a
+// disposition part.
+func (h *encodedPartHeader) holds(p *Part, disposition string) bool {
+	return h.filename == p.Filename && h.contentType == p.ContentType &&
+		h.contentID == p.ContentID && h.disposition == disposition
 }
 
 // multipart returns a multipart/subtype entity of children; typ, when not
@@ -788,6 +852,11 @@ func (w *pieceWriter) WriteString(s string) (int, error) {
 }
 
 func (w *pieceWriter) AvailableBuffer() []byte { return w.own[len(w.own):] }
+
+// appendQuotedPrintable appends s, text, in quoted-printable to the message's own octets.
+func (w *pieceWriter) appendQuotedPrintable(s string) {
+	w.own = appendQuotedPrintable(w.own, s)
+}
 
 // writeShared adds octets shared between messages, not copied.
 func (w *pieceWriter) writeShared(p []byte) {

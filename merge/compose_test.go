@@ -823,3 +823,51 @@ func TestKnownAddressFields(t *testing.T) {
 		t.Error("a From changed to a bad address was composed")
 	}
 }
+
+// TestSharedPartHeader checks the header fields of a template's own files,
+// built once: messages of one From domain share the inline image's Part and
+// its fields, which are what Compose builds without them, and a Part
+// changed after Render gets fields of its own.
+func TestSharedPartHeader(t *testing.T) {
+	tmpl, err := LoadTemplate("../templates/announcement", TemplateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(row int) *Message {
+		m, err := tmpl.Render(&Record{File: "recipients.csv", Row: row, Columns: NewColumns(sampleColumns),
+			Values: []string{fmt.Sprintf("p%d@example.com", row), "P", "P", "Rome", "1", "today", fmt.Sprintf("%032x", row)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Inline) != 1 {
+			t.Fatalf("Inline = %v, want the logo", m.Inline)
+		}
+		return m
+	}
+	compose := func(m *Message) string {
+		var b bytes.Buffer
+		if err := testComposer().Compose(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	m := render(2)
+	p := m.Inline[0]
+	if render(3).Inline[0] != p || p.header == nil || !p.header.holds(p, "inline") {
+		t.Fatalf("two messages from one domain do not share the logo's Part and header fields: %+v", p)
+	}
+	built := compose(m)
+	fresh := *p
+	fresh.header = nil
+	m.Inline[0] = &fresh
+	if got := compose(m); got != built {
+		t.Errorf("with the header fields built once:\n%s\nbuilt by Compose:\n%s", built, got)
+	}
+	fresh.Filename, fresh.ContentType = "badge.gif", "image/gif"
+	fresh.header = p.header
+	got := compose(m)
+	w := parseWire(t, []byte(got))
+	if part := w.inline[p.ContentID]; part == nil || part.filename != "badge.gif" || part.contentType != "image/gif" {
+		t.Errorf("after the Part changed, the inline part is %+v:\n%s", part, got)
+	}
+}

@@ -95,9 +95,20 @@ func TestInlineContentIDConcurrent(t *testing.T) {
 					t.Errorf("%d inline parts, want 2", len(m.Inline))
 					return
 				}
+				var b bytes.Buffer
+				if err := (&Composer{}).Compose(&b, m); err != nil {
+					t.Error(err)
+					return
+				}
 				for _, p := range m.Inline {
 					if !strings.HasSuffix(p.ContentID, "@"+domain) || !strings.Contains(m.HTML, "cid:"+p.ContentID) {
 						t.Errorf("From domain %s: Content-ID %s, HTML %s", domain, p.ContentID, m.HTML)
+						return
+					}
+					// The part's header fields, built once for the domain's
+					// copy, name it too.
+					if want := "\r\nContent-ID: <" + p.ContentID + ">\r\n"; !strings.Contains(b.String(), want) {
+						t.Errorf("From domain %s: composed message lacks %q", domain, want)
 						return
 					}
 				}

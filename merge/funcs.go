@@ -221,7 +221,8 @@ func (t *Template) state(record any) (*renderState, error) {
 // A Content-ID is world-unique (RFC 2045 section 7) when its right side
 // is a domain the sender holds: the message gets its own copy of the
 // template's shared Part, whose Content-ID is the hash of the image at the
-// From address's domain. Messages without a From keep the shared Part's
+// From address's domain (shared in turn by the messages of that domain, see
+// inlineAt). Messages without a From keep the shared Part's
 // Content-ID under "mailshot".
 func (t *Template) inline(record any, column, path string) (htmltemplate.URL, error) {
 	st, err := t.state(record)
@@ -233,10 +234,7 @@ func (t *Template) inline(record any, column, path string) (htmltemplate.URL, er
 		return "", err
 	}
 	if st.idDomain != "" {
-		// Several renders share p: change only a copy.
-		own := *p
-		own.ContentID = contentIDLocal(p) + "@" + st.idDomain
-		p = &own
+		p = t.inlineAt(p, st.idDomain)
 	}
 	if !slices.ContainsFunc(st.inline, func(q *Part) bool { return q.ContentID == p.ContentID }) {
 		if err := st.addPart(p); err != nil {

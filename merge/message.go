@@ -70,8 +70,9 @@ type Part struct {
 	// Content is the file's bytes.
 	Content []byte
 
-	sum     [sha256.Size]byte // SHA-256 of Content; zero when not computed
-	encoded []byte            // Content in base64 lines; nil: encoded by Compose
+	sum     [sha256.Size]byte  // SHA-256 of Content; zero when not computed
+	encoded []byte             // Content in base64 lines; nil: encoded by Compose
+	header  *encodedPartHeader // its header fields, for a template's own file; nil: built by Compose
 }
 
 // newPart returns a Part for content, with its digest computed.

@@ -145,10 +145,14 @@ func writeText(w io.Writer, enc, s string) error {
 			_, err := w.Write(encodeBase64Lines([]byte(strings.ReplaceAll(s, "\n", "\r\n"))))
 			return err
 		}
-		if bw, ok := w.(*bytes.Buffer); ok {
-			// Encode in place, in the buffer's free space.
+		// Encode in place, in the writer's buffer.
+		switch bw := w.(type) {
+		case *bytes.Buffer:
 			bw.Grow(len(s) + len(s)/8)
 			bw.Write(appendQuotedPrintable(bw.AvailableBuffer(), s))
+			return nil
+		case *pieceWriter:
+			bw.appendQuotedPrintable(s)
 			return nil
 		}
 		_, err := w.Write(appendQuotedPrintable(make([]byte, 0, len(s)+len(s)/8), s))

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	texttemplate "text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -124,6 +125,9 @@ type Template struct {
 	// files holds the files the template names literally, read and
 	// base64-encoded once by LoadTemplate; read-only afterwards.
 	files map[fileKey]*Part
+	// atDomain holds, for each inline file in files, its copy for the
+	// last From domain an inline image was put at (see inline).
+	atDomain map[*Part]*atomic.Pointer[domainPart]
 	// states maps the row map of each message being rendered to its
 	// renderState, for inline and attach.
 	states sync.Map

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // defaultMaxFileSize is the largest file a template may inline or attach
@@ -29,6 +30,15 @@ func (k fileKind) String() string {
 		return "inline"
 	}
 	return "attach"
+}
+
+// disposition returns the Content-Disposition of a file of kind k
+// (RFC 2183).
+func (k fileKind) disposition() string {
+	if k == inlineFile {
+		return "inline"
+	}
+	return "attachment"
 }
 
 // fileKey identifies a file a template uses.
@@ -201,6 +211,7 @@ func sniffContentType(content []byte) string {
 // them with their base64 encoding for every message.
 func (t *Template) loadFiles(refs []fileRef) error {
 	t.files = make(map[fileKey]*Part)
+	t.atDomain = make(map[*Part]*atomic.Pointer[domainPart])
 	for _, ref := range refs {
 		key, err := cleanFilePath(ref.kind, ref.path)
 		if err == nil {
@@ -210,6 +221,10 @@ func (t *Template) loadFiles(refs []fileRef) error {
 			var p *Part
 			if p, err = t.readFile(key); err == nil {
 				p.encoded = encodeBase64Lines(p.Content)
+				p.header = newPartHeader(p, key.kind.disposition())
+				if key.kind == inlineFile {
+					t.atDomain[p] = new(atomic.Pointer[domainPart])
+				}
 				t.files[key] = p
 				continue
 			}
@@ -217,4 +232,31 @@ func (t *Template) loadFiles(refs []fileRef) error {
 		return fmt.Errorf("merge: %s: %s %q: %w", ref.where, ref.kind, ref.path, err)
 	}
 	return nil
+}
+
+// domainPart is an inline file's Part with its Content-ID at domain.
+type domainPart struct {
+	domain string
+	part   *Part
+}
+
+// inlineAt returns the inline file p with its Content-ID at domain: for a
+// file of the template's own, the copy made for the last domain asked
+// for when that is domain (the From domain is the same for every message
+// of most templates), else a new copy, which is kept for next time.
+func (t *Template) inlineAt(p *Part, domain string) *Part {
+	last := t.atDomain[p]
+	if last != nil {
+		if d := last.Load(); d != nil && d.domain == domain {
+			return d.part
+		}
+	}
+	own := *p // several renders share p: change only a copy
+	own.ContentID = contentIDLocal(p) + "@" + domain
+	own.header = nil
+	if last != nil {
+		own.header = newPartHeader(&own, inlineFile.disposition())
+		last.Store(&domainPart{domain, &own})
+	}
+	return &own
 }
