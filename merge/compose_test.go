@@ -870,4 +870,22 @@ func TestSharedPartHeader(t *testing.T) {
 	if part := w.inline[p.ContentID]; part == nil || part.filename != "badge.gif" || part.contentType != "image/gif" {
 		t.Errorf("after the Part changed, the inline part is %+v:\n%s", part, got)
 	}
+	// The Content-ID alone changed.
+	fresh = *p
+	fresh.ContentID = "other-logo@example.org"
+	if got := compose(m); !strings.Contains(got, "\r\nContent-ID: <other-logo@example.org>\r\n") ||
+		strings.Contains(got, "Content-ID: <"+p.ContentID+">") {
+		t.Errorf("after the Content-ID changed, the message is:\n%s", got)
+	}
+	// The inline image's Part attached: its fields as an attachment.
+	m.Inline[0] = p
+	m.Attachments = append(m.Attachments, p)
+	got = compose(m)
+	w = parseWire(t, []byte(got))
+	if len(w.attachments) != 1 || w.attachments[0].disposition != "attachment" || w.attachments[0].filename != p.Filename {
+		t.Errorf("the logo attached: attachments %+v:\n%s", w.attachments, got)
+	}
+	if n := strings.Count(got, "Content-ID: <"+p.ContentID+">"); n != 1 {
+		t.Errorf("the logo's Content-ID appears %d times, want once (the inline part's):\n%s", n, got)
+	}
 }

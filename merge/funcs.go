@@ -219,11 +219,12 @@ func (t *Template) state(record any) (*renderState, error) {
 // (RFC 2392). column names the column path comes from, or is "".
 //
 // A Content-ID is world-unique (RFC 2045 section 7) when its right side
-// is a domain the sender holds: the message gets its own copy of the
-// template's shared Part, whose Content-ID is the hash of the image at the
-// From address's domain (shared in turn by the messages of that domain, see
-// inlineAt). Messages without a From keep the shared Part's
-// Content-ID under "mailshot".
+// is a domain the sender holds: the message gets a copy of the template's
+// shared Part whose Content-ID is the hash of the image at the From
+// address's domain. The messages of one domain share that copy (see
+// inlineAt), which, like every Part of a template's own file, must not be
+// modified. Messages without a From keep the shared Part's Content-ID
+// under "mailshot".
 func (t *Template) inline(record any, column, path string) (htmltemplate.URL, error) {
 	st, err := t.state(record)
 	if err != nil {
